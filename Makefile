@@ -1,0 +1,33 @@
+# QuantPlanner: `make run` opens the app on a bundled default model (offline); `make test` runs the whole suite.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+# torch is pinned and installed first: any looser pin would pull several GB of CUDA wheels.
+TORCH  := torch==2.13.0
+MODEL  ?= meta-llama/Llama-3.1-8B
+
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+.PHONY: setup run test bench dist clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "$(TORCH)"
+	$(PIP) install -q -e ".[dev]"
+	touch $(STAMP)
+
+run: setup
+	HF_HUB_OFFLINE=1 $(VENV)/bin/quantplanner plan $(MODEL) --gpu rtx-4090 --gpu h100-sxm
+
+test: setup
+	QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/plan_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

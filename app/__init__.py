@@ -1,0 +1,1 @@
+"""QuantPlanner desktop application (PySide6 + pyqtgraph) over quantcore."""

@@ -1,0 +1,82 @@
+"""Exact tensor inventories and architecture facts from GGUF headers, via the `gguf` package's reader."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from quantcore.errors import ModelFileError
+from quantcore.inventory import Architecture, Inventory, TensorInfo
+from quantcore.naming import classify, layer_of
+
+# GGUF file type ids (general.file_type, llama.cpp's LLAMA_FTYPE_MOSTLY_*) -> our precision ids.
+_FILE_TYPES = {0: "fp32", 1: "fp16", 7: "q8_0", 2: "q4_0", 10: "q2_k", 12: "q3_k_m", 15: "q4_k_m",
+               17: "q5_k_m", 18: "q6_k", 32: "bf16", 38: "mxfp4"}
+
+
+def read_gguf(path: Path) -> Inventory:
+    """The inventory of a local .gguf file: every tensor with its stored type and bytes, plus metadata."""
+    try:
+        from gguf import GGUFReader
+
+        reader = GGUFReader(str(path), "r")
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file") from None
+    except (OSError, ValueError, IndexError, KeyError, TypeError, UnicodeDecodeError, AssertionError) as exc:
+        raise ModelFileError(f"{path}: not a readable GGUF file ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+    meta = {name: _value(f) for name, f in reader.fields.items() if not name.startswith("tokenizer.ggml.")}
+    tensors = tuple(_tensor(t) for t in reader.tensors)
+    if not tensors:
+        raise ModelFileError(f"{path}: GGUF file holds no tensors")
+    arch = _architecture(meta, tensors, path)
+    ftype = meta.get("general.file_type")
+    return Inventory(id=str(meta.get("general.name") or path.stem), source="gguf", tensors=tensors, arch=arch,
+                     quantization=_FILE_TYPES.get(ftype) if isinstance(ftype, int) else None)
+
+
+def _value(field: Any) -> Any:
+    try:
+        return field.contents()
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return None
+
+
+def _tensor(t: Any) -> TensorInfo:
+    role, kind = classify(t.name)
+    # GGUF lists dimensions fastest-first (ne[0] = row length); store them as PyTorch does (out, in).
+    shape = tuple(int(d) for d in reversed(list(t.shape)))
+    return TensorInfo(name=t.name, shape=shape, dtype=t.tensor_type.name, role=role, kind=kind,
+                      layer=layer_of(t.name), nbytes=int(t.n_bytes))
+
+
+def _architecture(meta: dict[str, Any], tensors: tuple[TensorInfo, ...], path: Path) -> Architecture:
+    name = meta.get("general.architecture")
+    if not isinstance(name, str):
+        raise ModelFileError(f"{path}: GGUF metadata lacks general.architecture")
+
+    def get(key: str, default: Any = None) -> Any:
+        v = meta.get(f"{name}.{key}", default)
+        return v[0] if isinstance(v, list) and v else v  # some keys are per-layer arrays
+
+    layers = get("block_count")
+    hidden = get("embedding_length")
+    heads = get("attention.head_count")
+    if not all(isinstance(v, int) and v > 0 for v in (layers, hidden, heads)):
+        raise ModelFileError(f"{path}: GGUF metadata lacks {name}.block_count / embedding_length / head_count")
+    kv_heads = get("attention.head_count_kv", heads) or heads
+    head_dim = get("attention.key_length", hidden // heads)
+    embd = next((t for t in tensors if t.kind == "token_embd"), None)
+    vocab = embd.shape[0] if embd else len(meta.get("tokenizer.ggml.tokens") or []) or 0
+    window = get("attention.sliding_window")
+    experts = get("expert_count", 0) or 0
+    mla_rank = get("attention.kv_lora_rank", 0) or 0
+    rope_dim = get("rope.dimension_count", 0) or 0
+    return Architecture(
+        model_type=name, num_layers=layers, hidden_size=hidden, num_heads=heads, num_kv_heads=kv_heads,
+        head_dim=head_dim, vocab_size=vocab, intermediate_size=get("feed_forward_length", 0) or 0,
+        max_context=get("context_length", 0) or 0, sliding_window=window if isinstance(window, int) else None,
+        kv_lora_rank=mla_rank, qk_rope_head_dim=rope_dim if mla_rank else 0,
+        num_experts=experts, experts_per_token=get("expert_used_count", 0) or 0,
+        num_shared_experts=get("expert_shared_count", 0) or 0,
+        moe_intermediate_size=get("expert_feed_forward_length", 0) or 0,
+        tie_embeddings=not any(t.kind == "output" for t in tensors),
+    )

@@ -1,0 +1,204 @@
+"""Combine inventory x precisions x workload x GPUs into a Plan: pure, fast, no I/O."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+from quantcore import formats, memory, speed
+from quantcore.formats import Precision
+from quantcore.hardware import GPU
+from quantcore.inventory import Inventory
+from quantcore.memory import MemoryBreakdown
+from quantcore.workload import Workload
+
+MAX_GPUS = 64  # tensor-parallel degrees tried: divisors of the head count up to this
+
+
+@dataclass(frozen=True)
+class GpuOption:
+    """One precision on one GPU model: how many are needed, what they cost, how fast they run."""
+
+    gpu: GPU
+    count: int | None  # GPUs needed (tensor parallel); None when even MAX_GPUS do not hold it
+    per_gpu: MemoryBreakdown | None  # memory on each of the `count` GPUs
+    inventory: Inventory
+    precision: Precision
+    workload: Workload
+
+    @property
+    def fits(self) -> bool:
+        """Fits on a single GPU."""
+        return self.count == 1
+
+    @property
+    def purchase_usd(self) -> float | None:
+        return None if self.count is None or self.gpu.purchase_usd is None else self.count * self.gpu.purchase_usd
+
+    @property
+    def hourly_usd(self) -> float | None:
+        return None if self.count is None or self.gpu.hourly_usd is None else self.count * self.gpu.hourly_usd
+
+    @cached_property
+    def decode_tokens_per_s(self) -> float | None:
+        if self.count is None or self.per_gpu is None or self.inventory.arch is None or self.inventory.arch.encoder_only:
+            return None
+        return speed.decode_tokens_per_s(
+            self.gpu, self.count, bytes_per_step=decode_bytes_per_step(self.inventory, self.precision, self.workload),
+            flops_per_token=2.0 * self.inventory.active_parameters, batch=self.workload.batch,
+            compute=self.precision.compute)
+
+    @cached_property
+    def prefill_tokens_per_s(self) -> float | None:
+        if self.count is None:
+            return None
+        return speed.prefill_tokens_per_s(self.gpu, self.count, self.inventory.active_parameters,
+                                          self.workload.context, self.precision.compute)
+
+    @property
+    def cost_per_million_tokens(self) -> float | None:
+        tps, hourly = self.decode_tokens_per_s, self.hourly_usd
+        if not tps or hourly is None:
+            return None
+        return speed.cost_per_million_tokens(hourly, tps)
+
+    @cached_property
+    def max_context(self) -> int:
+        """Largest context per sequence that fits on `count` GPUs (0 if none)."""
+        if self.count is None:
+            return 0
+        return _largest(lambda c: self._fits(replace(self.workload, context=c)), self.workload_limit("context"))
+
+    @cached_property
+    def max_batch(self) -> int:
+        """Largest batch at this context that fits on `count` GPUs (0 if none)."""
+        if self.count is None:
+            return 0
+        return _largest(lambda b: self._fits(replace(self.workload, batch=b)), self.workload_limit("batch"))
+
+    def workload_limit(self, what: str) -> int:
+        arch = self.inventory.arch
+        if what == "context":
+            return arch.max_context if arch and arch.max_context else 1 << 20
+        return 65536
+
+    def _fits(self, workload: Workload) -> bool:
+        assert self.count is not None
+        per = per_gpu_memory(self.inventory, self.precision.id, workload, self.gpu, self.count)
+        return per.total <= self.gpu.usable_bytes
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One precision: its memory breakdown (on one GPU's worth of work) and each GPU option."""
+
+    precision: Precision
+    bits_per_weight: float
+    memory: MemoryBreakdown
+    gpus: tuple[GpuOption, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    inventory: Inventory
+    workload: Workload
+    rows: tuple[PlanRow, ...]
+    skipped: tuple[str, ...]  # precision ids that make no sense for this workload's mode
+    assumptions: tuple[str, ...]
+
+
+def decode_bytes_per_step(inv: Inventory, p: Precision, w: Workload) -> int:
+    """Bytes one decode step reads: the active weights once plus the whole KV cache of the batch."""
+    weights = formats.weight_bytes(inv, p.id)
+    if inv.parameters and inv.active_parameters < inv.parameters:
+        weights = weights * inv.active_parameters // inv.parameters
+    kv = memory.kv_cache_bytes(inv.arch, w.context, w.batch, w.kv_dtype) if inv.arch else 0
+    return weights + kv
+
+
+def per_gpu_memory(inv: Inventory, pid: str, w: Workload, gpu: GPU, n: int) -> MemoryBreakdown:
+    """Memory on each of n tensor-parallel GPUs of this model."""
+    total = memory.memory_breakdown(inv, pid, w, gpu.memory_bytes)
+    return total.for_tensor_parallel(n) if n > 1 else total
+
+
+def parallel_degrees(inv: Inventory) -> tuple[int, ...]:
+    """GPU counts that tensor parallelism allows: the attention head count must split evenly."""
+    heads = inv.arch.num_heads if inv.arch else 1
+    return tuple(n for n in range(1, MAX_GPUS + 1) if heads % n == 0) or (1,)
+
+
+def gpus_needed(inv: Inventory, pid: str, w: Workload, gpu: GPU) -> tuple[int | None, MemoryBreakdown | None]:
+    """The fewest GPUs (a valid tensor-parallel degree) whose per-GPU memory fits, and that memory."""
+    base = memory.memory_breakdown(inv, pid, w, gpu.memory_bytes)
+    budget = gpu.usable_bytes
+    for n in parallel_degrees(inv):
+        per = base.for_tensor_parallel(n) if n > 1 else base
+        if per.total <= budget:
+            return n, per
+        if per.overhead >= budget:
+            break
+    return None, None
+
+
+def applicable(p: Precision, mode: str) -> bool:
+    """Whether a precision makes sense as the weight format of this training/inference mode."""
+    if mode == "full":
+        return p.training == "full"
+    if mode == "qlora":
+        return p.training == "qlora"
+    if mode == "lora":
+        return p.training == "full"
+    return True
+
+
+def make_plan(inv: Inventory, workload: Workload, precision_ids: tuple[str, ...] | None = None,
+              gpus: tuple[GPU, ...] = ()) -> Plan:
+    """The whole plan: every requested precision x every GPU. Pure; cheap enough to run on every keystroke."""
+    precisions = [formats.get_precision(p) for p in (precision_ids or formats.precision_ids())]
+    rows, skipped = [], []
+    for p in precisions:
+        if not applicable(p, workload.mode):
+            skipped.append(p.id)
+            continue
+        mem = memory.memory_breakdown(inv, p.id, workload, gpus[0].memory_bytes if gpus else None)
+        options = []
+        for g in gpus:
+            count, per = gpus_needed(inv, p.id, workload, g)
+            options.append(GpuOption(gpu=g, count=count, per_gpu=per, inventory=inv, precision=p, workload=workload))
+        rows.append(PlanRow(precision=p, bits_per_weight=formats.bits_per_weight(inv, p.id), memory=mem,
+                            gpus=tuple(options)))
+    return Plan(inventory=inv, workload=workload, rows=tuple(rows), skipped=tuple(skipped),
+                assumptions=assumptions(inv, workload, tuple(skipped)))
+
+
+def assumptions(inv: Inventory, w: Workload, skipped: tuple[str, ...]) -> tuple[str, ...]:
+    out = list(inv.notes)
+    out.append("bytes are exact integers; GiB = 2**30 bytes, GB = 10**9 bytes")
+    out.append(f"context {w.context:,} tokens per sequence (prompt + generated), batch {w.batch}, KV cache in {w.kv_dtype}")
+    out.append(f"runtime overhead from the '{w.engine}' preset" + (
+        f" overridden to {w.overhead_bytes:,} bytes" if w.overhead_bytes is not None else ""))
+    out.append("multi-GPU counts are tensor-parallel degrees that divide the attention heads; "
+               "communication buffers are not counted")
+    out.append(f"speed: roofline estimate (decode bound by memory bandwidth x {speed.BANDWIDTH_EFFICIENCY:g}, "
+               f"prefill by compute x {speed.FLOPS_EFFICIENCY:g}); cost per million generated tokens at the decode rate")
+    if skipped:
+        out.append(f"mode '{w.mode}' skips precisions that cannot hold its weights: {', '.join(skipped)}")
+    return tuple(out)
+
+
+def _largest(fits, limit: int) -> int:
+    """Largest n in [1, limit] with fits(n) true, for a monotone predicate (0 if none)."""
+    if not fits(1):
+        return 0
+    lo, hi = 1, 2
+    while hi <= limit and fits(hi):
+        lo, hi = hi, hi * 2
+    hi = min(hi, limit + 1)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo

@@ -1,0 +1,52 @@
+"""The `quantplanner.plan/1` JSON form of a Plan: integers in bytes, nothing rounded."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from quantcore.plan import GpuOption, Plan
+
+SCHEMA = "quantplanner.plan/1"
+
+
+def plan_to_dict(plan: Plan, *, limits: bool = True) -> dict[str, Any]:
+    """The plan as the JSON contract of DESIGN.md; `limits` adds each option's largest context and batch."""
+    inv, arch = plan.inventory, plan.inventory.arch
+    model: dict[str, Any] = {
+        "id": inv.id, "source": inv.source, "architecture": inv.architecture,
+        "parameters": inv.parameters, "active_parameters": inv.active_parameters,
+        "stored_bytes": inv.stored_bytes, "tensors": len(inv.tensors), "quantization": inv.quantization,
+    }
+    if arch is not None:
+        model.update({"layers": arch.num_layers, "hidden_size": arch.hidden_size, "heads": arch.num_heads,
+                      "kv_heads": arch.num_kv_heads, "head_dim": arch.head_dim, "vocab_size": arch.vocab_size,
+                      "max_context": arch.max_context, "experts": arch.num_experts,
+                      "experts_per_token": arch.experts_per_token})
+    return {
+        "schema": SCHEMA,
+        "model": model,
+        "workload": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(plan.workload).items()},
+        "rows": [
+            {"precision": r.precision.id, "label": r.precision.label, "bits_per_weight": r.bits_per_weight,
+             "storage_bits": r.precision.storage_bits, "memory": r.memory.as_dict(),
+             "gpus": [gpu_option_to_dict(o, limits=limits) for o in r.gpus]}
+            for r in plan.rows
+        ],
+        "skipped": list(plan.skipped),
+        "assumptions": list(plan.assumptions),
+    }
+
+
+def gpu_option_to_dict(o: GpuOption, *, limits: bool = True) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "gpu": o.gpu.id, "name": o.gpu.name, "gpu_memory_bytes": o.gpu.memory_bytes,
+        "usable_bytes": o.gpu.usable_bytes, "count": o.count, "fits": o.fits,
+        "per_gpu": o.per_gpu.as_dict() if o.per_gpu else None,
+        "purchase_usd": o.purchase_usd, "hourly_usd": o.hourly_usd,
+        "decode_tokens_per_s": o.decode_tokens_per_s, "prefill_tokens_per_s": o.prefill_tokens_per_s,
+        "cost_per_million_tokens": o.cost_per_million_tokens,
+    }
+    if limits:
+        d["max_context"] = o.max_context
+        d["max_batch"] = o.max_batch
+    return d
