@@ -27,9 +27,10 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list:
-        return _open_app()
     parser = _build_parser()
+    if not args_list:
+        parser.print_help()
+        return 0
     try:
         args = parser.parse_args(args_list)
         return int(args.func(args) or 0)
@@ -41,15 +42,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-
-
-def _open_app() -> int:
-    try:
-        from app.main import run_app  # type: ignore[import-not-found]
-    except ImportError:
-        print("quantplanner: the desktop app is not installed here; try `quantplanner plan MODEL`", file=sys.stderr)
-        return 2
-    return int(run_app())
 
 
 def _build_parser() -> argparse.ArgumentParser:

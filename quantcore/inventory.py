@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 # Roles a tensor can play; formats decide per role what they keep in higher precision.
-ROLES = ("embedding", "attention", "mlp", "expert", "shared_expert", "router", "norm", "head", "other")
+# "buffer" marks stored non-parameters (position_ids, rotary inv_freq, causal masks): bytes on disk, not weights.
+ROLES = ("embedding", "attention", "mlp", "expert", "shared_expert", "router", "norm", "head", "other", "buffer")
 
 # Bytes per element of the plain (unquantized) safetensors / GGUF float dtypes.
 DTYPE_BYTES: dict[str, float] = {
@@ -112,7 +113,7 @@ class Inventory:
 
     @cached_property
     def parameters(self) -> int:
-        return sum(t.numel for t in self.tensors)
+        return sum(t.numel for t in self.tensors if t.role != "buffer")
 
     @cached_property
     def expert_parameters(self) -> int:

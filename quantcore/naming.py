@@ -10,6 +10,7 @@ _EXPERT = re.compile(r"(?:experts?\.\d+\.|\.experts\.|_exps\.|block_sparse_moe\.
 _RULES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
     (re.compile(p), role, kind)
     for p, role, kind in (
+        (r"(position_ids$|inv_freq$|masked_bias$|\.attn\.bias$|_float_tensor$)", "buffer", "buffer"),
         (r"(norm|ln_|layernorm|\.ln\d|_ln\b|ln_f|\.ln\.|norm_)", "norm", "norm"),
         (r"(shared_expert_gate)", "router", "ffn_gate_inp_shexp"),
         (r"(\.gate\.weight$|\.router\.|ffn_gate_inp|\.gate\.e_score_correction|\.router$|mlp\.gate\.bias$)", "router", "ffn_gate_inp"),

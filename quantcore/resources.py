@@ -1,0 +1,30 @@
+"""Where the bundled data (GPU catalog, model configs, templates) lives: a source checkout or a frozen app."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from quantcore.errors import QuantPlannerError
+
+
+def candidate_dirs() -> tuple[Path, ...]:
+    """Places searched for resources/, best first: next to the package, then the PyInstaller bundle."""
+    out = [Path(__file__).resolve().parent.parent / "resources"]
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        out.append(Path(frozen) / "resources")
+    return tuple(out)
+
+
+def resources_dir() -> Path:
+    """The resources/ folder (GPU catalog, bundled configs); an error that says where it looked if absent."""
+    for d in candidate_dirs():
+        if d.is_dir():
+            return d
+    looked = ", ".join(str(d) for d in candidate_dirs())
+    raise QuantPlannerError(f"bundled resources not found (looked in {looked}); reinstall QuantPlanner")
+
+
+def resource_path(*parts: str) -> Path:
+    """A file or folder inside resources/, e.g. resource_path('gpus.toml')."""
+    return resources_dir().joinpath(*parts)
