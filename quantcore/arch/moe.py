@@ -63,11 +63,11 @@ def _layer_kinds(types: list[str], num_layers: int) -> tuple[str, ...]:
 
 
 def _linear(name: str, out_dim: int, in_dim: int, dtype: str, role: str, kind: str, layer: int | None,
-            bias: bool = False, count: int = 1) -> list[TensorInfo]:
+            bias: bool = False) -> list[TensorInfo]:
     """An nn.Linear: weight (out, in) and, optionally, bias (out,)."""
-    ts = [TensorInfo(f"{name}.weight", (out_dim, in_dim), dtype, role, kind, layer, count)]
+    ts = [TensorInfo(f"{name}.weight", (out_dim, in_dim), dtype, role, kind, layer)]
     if bias:
-        ts.append(TensorInfo(f"{name}.bias", (out_dim,), dtype, role, f"{kind}_bias", layer, count))
+        ts.append(TensorInfo(f"{name}.bias", (out_dim,), dtype, role, f"{kind}_bias", layer))
     return ts
 
 
@@ -102,10 +102,11 @@ def _gqa(p: str, i: int, hidden: int, heads: int, kv_heads: int, head_dim: int, 
 def _gated_mlp(p: str, i: int, hidden: int, inter: int, dtype: str, role: str = "mlp",
                bias: bool = False) -> list[TensorInfo]:
     """gate/up/down SwiGLU projections (a dense MLP or a shared expert)."""
-    sfx = "_shexp" if role == "shared_expert" else ""
-    return (_linear(f"{p}.gate_proj", inter, hidden, dtype, role, f"ffn_gate{sfx}", i, bias)
-            + _linear(f"{p}.up_proj", inter, hidden, dtype, role, f"ffn_up{sfx}", i, bias)
-            + _linear(f"{p}.down_proj", hidden, inter, dtype, role, f"ffn_down{sfx}", i, bias))
+    shared = role == "shared_expert"  # the project's vocabulary (quantcore.naming) has one kind for shared experts
+    gate, up, down = ("ffn_shexp",) * 3 if shared else ("ffn_gate", "ffn_up", "ffn_down")
+    return (_linear(f"{p}.gate_proj", inter, hidden, dtype, role, gate, i, bias)
+            + _linear(f"{p}.up_proj", inter, hidden, dtype, role, up, i, bias)
+            + _linear(f"{p}.down_proj", hidden, inter, dtype, role, down, i, bias))
 
 
 def _fused_experts(p: str, i: int, hidden: int, inter: int, experts: int, dtype: str) -> list[TensorInfo]:
@@ -124,7 +125,7 @@ def _moe_arch(model_type: str, *, layers: int, hidden: int, heads: int, kv_heads
               moe_inter: int, tied: bool, sliding_window: int | None = None,
               kinds: tuple[str, ...] = (), **mla: int) -> Architecture:
     if not 0 < top_k <= experts:
-        raise ValueError(f"experts per token ({top_k}) must be between 1 and the number of experts ({experts})")
+        raise ValueError(f"'num_experts_per_tok' ({top_k}) must be between 1 and the number of experts ({experts})")
     if "sliding" not in kinds:
         sliding_window, kinds = None, ()
     return Architecture(
@@ -308,7 +309,7 @@ def deepseek_v2(cfg: Config) -> tuple[Architecture, list[TensorInfo]]:
 
 @register("deepseek_v3")
 def deepseek_v3(cfg: Config) -> tuple[Architecture, list[TensorInfo]]:
-    """DeepseekV3ForCausalLM (also Kimi-K2 style configs): as V2 with a sigmoid, bias-corrected router."""
+    """DeepseekV3ForCausalLM: as V2 with a sigmoid, bias-corrected router (the bias is a buffer, not counted)."""
     return _deepseek(cfg, v3=True)
 
 
@@ -323,6 +324,8 @@ def gpt_oss(cfg: Config) -> tuple[Architecture, list[TensorInfo]]:
     heads, kv = _int(cfg, "num_attention_heads"), _int(cfg, "num_key_value_heads")
     vocab, inter = _int(cfg, "vocab_size"), _int(cfg, "intermediate_size")
     experts, top_k = _int(cfg, "num_local_experts"), _int(cfg, "num_experts_per_tok")
+    if "head_dim" not in cfg:  # GptOssConfig defaults it to 64 (the released models' value), not hidden / heads
+        raise KeyError("head_dim")
     hd = _head_dim(cfg, hidden, heads)
     bias = bool(cfg.get("attention_bias", True))
     embed, tail, tied = _ends(cfg, hidden, vocab, dt)
