@@ -1,0 +1,491 @@
+"""Bytes per GPU of a model at a precision under a workload: weights, KV cache, activations, training states, overhead."""
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+from quantcore import formats
+from quantcore.errors import BadInputError
+from quantcore.inventory import Architecture, Inventory
+from quantcore.workload import ALL_LINEAR, MAX_BATCH, MAX_CONTEXT, Workload
+
+MiB = 2**20
+GiB = 2**30
+
+# --- runtime overhead presets (one explicit line per GPU, never a multiplier) -------------------------------------
+# CUDA context of a PyTorch process with lazy module loading (the default since PyTorch 1.13 / CUDA 11.7): "around
+# 400MB" (ptrblck in pytorch/pytorch#109888); pytorch/pytorch#86509 measured 287,047,680 B for context + one tensor.
+CUDA_CONTEXT_BYTES = 400 * MiB
+# transformers / PyTorch eager: gpu_poor's calibrated "cuda + other overhead" (`overHead = 650` MB in src/App.js; its
+# README claims results within 500 MB of measurements): the context plus cuBLAS workspaces and caching-allocator slack.
+HF_OVERHEAD_BYTES = 650 * MiB
+# llama.cpp: gguf-parser-go's default VRAM platform footprint (`--platform-footprint "150,250"`, MiB of RAM,VRAM).
+LLAMACPP_OVERHEAD_BYTES = 250 * MiB
+# vLLM takes gpu_memory_utilization x VRAM (EngineArgs default 0.9) and never touches the rest.
+VLLM_DEFAULT_UTILIZATION = 0.9
+# llama.cpp prompt processing runs in physical batches of n_ubatch tokens (common/common.h default 512).
+LLAMACPP_UBATCH = 512
+
+# --- training constants -----------------------------------------------------------------------------------------
+MAIN_GRAD_BYTES = 4  # fp32 main gradients: Megatron-LM's "bf16 param, fp32 grads = 18 B/param" (2 + 4 + 12)
+FP32 = 4
+ADAM8_MIN_SIZE = 4096  # bitsandbytes Optimizer8bit min_8bit_size: smaller tensors keep 32-bit states
+ADAM8_BLOCK = 256  # bitsandbytes blockwise 8-bit states: one fp32 absmax per 256 values per state
+
+# KV dtypes stored in ggml blocks of 32 values (QK8_0 = QK4_0 = 32): a cache row rounds up to whole blocks.
+_BLOCK_KV_DTYPES = frozenset({"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl"})
+_GGML_KV_BLOCK = 32
+
+# LoRA target synonyms: a model with fused or MLA projections gets the adapter on the tensor that holds the target.
+_TARGET_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "attn_q": ("attn_q", "attn_qkv", "attn_q_a", "attn_q_b"),
+    "attn_k": ("attn_k", "attn_qkv", "attn_kv_a_mqa", "attn_kv_b"),
+    "attn_v": ("attn_v", "attn_qkv", "attn_kv_a_mqa", "attn_kv_b"),
+    "ffn_gate": ("ffn_gate", "ffn_gate_up"),
+    "ffn_up": ("ffn_up", "ffn_gate_up"),
+    "ffn_gate_exps": ("ffn_gate_exps", "ffn_gate_up_exps"),
+    "ffn_up_exps": ("ffn_up_exps", "ffn_gate_up_exps"),
+}
+_ALL_LINEAR_ROLES = ("attention", "mlp", "shared_expert")
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Bytes on one GPU, line by line; `total` is their plain sum."""
+
+    weights: int
+    kv_cache: int
+    activations: int
+    gradients: int
+    optimizer: int
+    adapters: int
+    overhead: int
+
+    @property
+    def total(self) -> int:
+        return (self.weights + self.kv_cache + self.activations + self.gradients + self.optimizer + self.adapters
+                + self.overhead)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"weights": self.weights, "kv_cache": self.kv_cache, "activations": self.activations,
+                "gradients": self.gradients, "optimizer": self.optimizer, "adapters": self.adapters,
+                "overhead": self.overhead, "total": self.total}
+
+    def for_tensor_parallel(self, n: int) -> MemoryBreakdown:
+        """Per GPU when n GPUs split the model by tensor parallelism; each GPU keeps its own runtime overhead."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise BadInputError(f"tensor-parallel degree {n!r} must be a whole number of GPUs, 1 or more")
+        if n == 1:
+            return self
+        return MemoryBreakdown(weights=-(-self.weights // n), kv_cache=-(-self.kv_cache // n),
+                               activations=-(-self.activations // n), gradients=-(-self.gradients // n),
+                               optimizer=-(-self.optimizer // n), adapters=-(-self.adapters // n),
+                               overhead=self.overhead)
+
+
+# --- KV cache ---------------------------------------------------------------------------------------------------
+
+def kv_cache_bytes(arch: Architecture, tokens: int, batch: int, kv_dtype: str) -> int:
+    """KV cache of `batch` sequences holding `tokens` tokens each.
+
+    Standard/GQA: K and V rows of num_kv_heads x head_dim per token per full-attention layer (llm-analysis,
+    hf-mem, gguf-parser-go); sliding-window layers hold min(tokens, window) tokens; layers marked "none" hold none.
+    MLA (DeepSeek-V2/V3): one latent row of kv_lora_rank + qk_rope_head_dim per token per layer (gguf-parser-go).
+    Encoder-only models keep no cache. Block-quantized dtypes (q8_0, q4_0) round each row up to whole blocks.
+    """
+    _check_count("tokens", tokens)
+    _check_count("batch", batch)
+    if arch.encoder_only or tokens == 0 or batch == 0:
+        return 0
+    if arch.is_mla:
+        per_token = _row_bytes(arch.kv_lora_rank + arch.qk_rope_head_dim, kv_dtype)
+    else:
+        per_token = 2 * _row_bytes(arch.num_kv_heads * arch.head_dim, kv_dtype)
+    kinds = arch.attention_kinds
+    full = kinds.count("full")
+    sliding = kinds.count("sliding")
+    window = min(tokens, arch.sliding_window) if arch.sliding_window else tokens
+    return per_token * batch * (full * tokens + sliding * window)
+
+
+def _row_bytes(elements: int, kv_dtype: str) -> int:
+    """Bytes of one cache row of `elements` values (ggml_row_size for block types)."""
+    per = formats.kv_bytes_per_element(kv_dtype)
+    if kv_dtype.lower() in _BLOCK_KV_DTYPES:
+        return -(-elements // _GGML_KV_BLOCK) * round(per * _GGML_KV_BLOCK)
+    return math.ceil(elements * per)
+
+
+# --- activations ------------------------------------------------------------------------------------------------
+
+def inference_activation_bytes(arch: Architecture, batch: int, tokens: int, flash_attention: bool,
+                               chunk: int | None = None, act_bytes: int = 2) -> int:
+    """Peak transient memory of one layer's prefill (buffers are reused layer after layer).
+
+    q query tokens go through one forward: batch x tokens, or at most `chunk` for engines that split prompts
+    (llama.cpp n_ubatch, vLLM max_num_batched_tokens, SGLang chunked_prefill_size). Peak =
+      residual stream: the layer input kept for the residual add + its normed copy, 2 x q x hidden
+        (hf-mem warm-up peak counts T*H once; transformers' LlamaDecoderLayer holds both `residual` and the norm output)
+      + the largest of
+        attention: Q, K, V projections q x (heads + 2 kv_heads) x head_dim and the output q x heads x head_dim
+          (hf-mem's attention transient), plus
+          flash/SDPA: the fp32 log-sum-exp, q x heads x 4 B (llm-analysis counts O(s) extra with flash attention);
+          eager: scores q x heads x tokens at act_bytes + the fp32 softmax + the cast back, because transformers'
+            `softmax(attn_weights, dtype=torch.float32).to(query.dtype)` holds all three at once (llm-analysis
+            counts 2 x heads x s^2 x b x bytes for scores + softmax), plus repeat_kv's expanded K and V under GQA;
+        MLP: 3 (gated: gate, up, act(gate) x up) or 2 intermediates of q x intermediate; MoE uses
+          (experts_per_token + shared experts) x moe_intermediate (hf-mem: 2*T*ffn*d x top_k);
+        logits of the last position of each sequence: bf16 logits + the fp32 copy generate() makes
+          (`outputs.logits[:, -1].to(dtype=torch.float32)`); they come after the last layer, so they join the max.
+    """
+    _check_count("batch", batch)
+    _check_count("tokens", tokens)
+    if batch == 0 or tokens == 0:
+        return 0
+    q = batch * tokens if chunk is None else min(batch * tokens, chunk)
+    h, nh, nkv, hd = arch.hidden_size, arch.num_heads, arch.num_kv_heads, arch.head_dim
+    residual = 2 * q * h * act_bytes
+    attention = q * (nh + 2 * nkv) * hd * act_bytes + q * nh * hd * act_bytes
+    if flash_attention:
+        attention += q * nh * FP32
+    else:
+        per_score = act_bytes + FP32 + (act_bytes if act_bytes != FP32 else 0)
+        attention += q * nh * tokens * per_score
+        if nkv < nh:
+            attention += 2 * q * nh * hd * act_bytes
+    mlp = (3 if arch.gated_mlp else 2) * q * _mlp_width(arch) * act_bytes
+    logits = 0 if arch.encoder_only else batch * arch.vocab_size * (act_bytes + FP32 if act_bytes != FP32 else FP32)
+    return residual + max(attention, mlp, logits)
+
+
+def training_activation_bytes(arch: Architecture, batch: int, tokens: int, recompute: str = "none",
+                              flash_attention: bool = True, act_bytes: int = 2) -> int:
+    """Activations kept for the backward pass (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
+    Transformer Models", as in llm-analysis), per layer in 16-bit with s tokens, b sequences, h hidden, a heads:
+      no recompute:            s*b*h*(34 + 5*a*s/h)
+      selective recompute, or flash attention (no s^2 scores are stored):  34*s*b*h
+      full recompute:          2*s*b*h per layer (its checkpointed input) + one layer's activations while it is
+                               recomputed during backward.
+    Plus the loss: transformers' ForCausalLMLoss upcasts the logits (`logits.float()`) and cross_entropy keeps its
+    fp32 log-softmax for backward, so s*b*vocab x (act_bytes + 4 + 4) bytes. fp32 training doubles the 16-bit terms.
+    """
+    _check_count("batch", batch)
+    _check_count("tokens", tokens)
+    if batch == 0 or tokens == 0:
+        return 0
+    s, b, h, a = tokens, batch, arch.hidden_size, arch.num_heads
+    sbh = s * b * h
+    one_layer = 34 * sbh + (0 if flash_attention else 5 * a * s * s * b)
+    if recompute == "none":
+        layers = arch.num_layers * one_layer
+    elif recompute == "selective":
+        layers = arch.num_layers * 34 * sbh
+    elif recompute == "full":
+        layers = arch.num_layers * 2 * sbh + one_layer
+    else:
+        raise BadInputError(f"unknown recompute {recompute!r}; choose none, selective or full")
+    layers = layers * act_bytes // 2
+    loss = s * b * arch.vocab_size * ((act_bytes + 2 * FP32) if act_bytes != FP32 else 2 * FP32)
+    return layers + loss
+
+
+def _mlp_width(arch: Architecture) -> int:
+    width = arch.intermediate_size or 4 * arch.hidden_size
+    if arch.is_moe and arch.experts_per_token:
+        routed = (arch.experts_per_token + arch.num_shared_experts) * (arch.moe_intermediate_size or width)
+        width = max(width, routed)
+    return width
+
+
+def prefill_chunk_tokens(engine: str, gpu_memory_bytes: int | None = None) -> int | None:
+    """Most prompt tokens one forward pass takes under this engine's defaults; None = the whole prompt at once."""
+    if engine == "llamacpp":
+        return LLAMACPP_UBATCH
+    if engine == "vllm":
+        # vLLM EngineArgs.get_batch_defaults, OpenAI server: 8192 on GPUs with >= 70 GiB (except A100), else 2048.
+        return 2048 if gpu_memory_bytes is not None and gpu_memory_bytes < 70 * GiB else 8192
+    if engine == "sglang":
+        # SGLang ServerArgs: chunked_prefill_size 2048 below 35 GiB, 8192 below 160 GiB, else 16384; 4096 if unknown.
+        if gpu_memory_bytes is None:
+            return 4096
+        return 2048 if gpu_memory_bytes < 35 * GiB else 8192 if gpu_memory_bytes < 160 * GiB else 16384
+    return None
+
+
+# --- runtime overhead -------------------------------------------------------------------------------------------
+
+def overhead_bytes(workload: Workload, gpu_memory_bytes: int | None = None, activations: int = 0) -> int:
+    """The overhead line for one GPU: workload.overhead_bytes when the user set it, else the engine's preset.
+
+    none: 0 (a lower bound, as llm-analysis). hf: 650 MiB (gpu_poor). llamacpp: 250 MiB (gguf-parser-go).
+    vllm: vLLM takes gpu_memory_utilization x VRAM and fills whatever its weights, activations and graphs leave
+      with KV blocks. That spare KV pool is not a need, so it is not counted; what is counted is the share it never
+      touches, (1 - utilization) x VRAM, plus 400 MiB for the CUDA context / graphs. Then "total <= VRAM" is exactly
+      vLLM's own test "weights + activations + KV <= utilization x VRAM - context". Without a GPU only the 400 MiB.
+    sglang: SGLang keeps weights + KV within mem_fraction_static x VRAM and reserves the rest for activations and
+      CUDA graphs (server_args.py: 2.8 + tp/10 GiB below 35 GiB, 9.5 + tp/2 below 90, 12 + tp/2 below 160,
+      else 32 GiB). The line is the context plus whatever of that reserve the activations do not fill.
+    Any other engine given an explicit gpu_memory_utilization also leaves (1 - utilization) x VRAM unused.
+    """
+    if workload.overhead_bytes is not None:
+        return workload.overhead_bytes
+    engine, util = workload.engine, workload.gpu_memory_utilization
+    base = {"none": 0, "hf": HF_OVERHEAD_BYTES, "llamacpp": LLAMACPP_OVERHEAD_BYTES,
+            "vllm": CUDA_CONTEXT_BYTES, "sglang": CUDA_CONTEXT_BYTES}[engine]
+    if gpu_memory_bytes is None:
+        return base
+    if engine == "vllm":
+        return base + _unused_share(gpu_memory_bytes, util or VLLM_DEFAULT_UTILIZATION)
+    if engine == "sglang":
+        reserve = (_unused_share(gpu_memory_bytes, util) if util is not None
+                   else sglang_reserved_bytes(gpu_memory_bytes, workload.tensor_parallel))
+        return base + max(0, reserve - activations)
+    if util is not None:
+        return base + _unused_share(gpu_memory_bytes, util)
+    return base
+
+
+def sglang_reserved_bytes(gpu_memory_bytes: int, tensor_parallel: int = 1) -> int:
+    """SGLang's default reserve for activations and CUDA graphs, i.e. (1 - mem_fraction_static) x VRAM."""
+    gib = gpu_memory_bytes / GiB
+    if gib < 35:
+        reserve = 2.8 + tensor_parallel / 10
+    elif gib < 90:
+        reserve = 9.5 + tensor_parallel / 2
+    elif gib < 160:
+        reserve = 12 + tensor_parallel / 2
+    else:
+        reserve = 32
+    return min(gpu_memory_bytes, int(reserve * GiB))
+
+
+def _unused_share(gpu_memory_bytes: int, utilization: float) -> int:
+    return math.ceil(gpu_memory_bytes * (1 - utilization))
+
+
+# --- training states --------------------------------------------------------------------------------------------
+
+def optimizer_state_bytes(shapes: Counter[tuple[int, ...]], optimizer: str, master_weights: bool) -> int:
+    """Optimizer states of the trainable tensors (shape -> how many), plus an fp32 master copy when mixed precision.
+
+    adamw: two fp32 moments, 8 B/param (llm-analysis: 12 B/param with the master copy).
+    adamw8bit: bitsandbytes blockwise 8-bit moments, 2 B/param + 2 fp32 absmax per 256 values; tensors under
+      4096 values keep fp32 moments (Optimizer8bit min_8bit_size).
+    sgd: one fp32 momentum buffer, 4 B/param.
+    adafactor: factored second moments, rows + cols fp32 values per matrix, full for vectors, no first moment
+      (Shazeer & Stern 2018; transformers' Adafactor with beta1=None).
+    """
+    total = 0
+    for shape, count in shapes.items():
+        n = math.prod(shape)
+        if optimizer == "adamw":
+            per = 2 * FP32 * n
+        elif optimizer == "adamw8bit":
+            per = 2 * FP32 * n if n < ADAM8_MIN_SIZE else 2 * n + 2 * FP32 * -(-n // ADAM8_BLOCK)
+        elif optimizer == "sgd":
+            per = FP32 * n
+        elif optimizer == "adafactor":
+            per = FP32 * (math.prod(shape[:-2]) * (shape[-2] + shape[-1]) if len(shape) >= 2 else n)
+        else:
+            raise BadInputError(f"unknown optimizer {optimizer!r}; choose adamw, adamw8bit, sgd or adafactor")
+        if master_weights:
+            per += FP32 * n
+        total += per * count
+    return total
+
+
+def trainable_shapes(inv: Inventory) -> Counter[tuple[int, ...]]:
+    """Every parameter tensor's shape, for full fine-tuning."""
+    def build() -> Counter[tuple[int, ...]]:
+        c: Counter[tuple[int, ...]] = Counter()
+        for t in inv.tensors:
+            if t.role != "buffer":
+                c[tuple(t.shape)] += t.count
+        return c
+    return _memo(inv, ("full",), build)
+
+
+def lora_shapes(inv: Inventory, targets: tuple[str, ...], rank: int) -> Counter[tuple[int, ...]]:
+    """The A (rank x d_in) and B (d_out x rank) matrices LoRA adds to each targeted matrix (r*(d_in+d_out) each)."""
+    def build() -> Counter[tuple[int, ...]]:
+        c: Counter[tuple[int, ...]] = Counter()
+        for t in inv.tensors:
+            if _is_lora_target(t.role, t.kind, t.shape, targets):
+                lead, d_out, d_in = math.prod(t.shape[:-2]), t.shape[-2], t.shape[-1]
+                c[(rank, d_in)] += t.count * lead
+                c[(d_out, rank)] += t.count * lead
+        return c
+    return _memo(inv, ("lora", targets, rank), build)
+
+
+def _is_lora_target(role: str, kind: str, shape: tuple[int, ...], targets: tuple[str, ...]) -> bool:
+    if len(shape) < 2 or role in ("buffer", "norm") or kind.endswith("_bias"):
+        return False
+    if ALL_LINEAR in targets and role in _ALL_LINEAR_ROLES:
+        return True
+    return any(kind in _TARGET_SYNONYMS.get(t, (t,)) for t in targets)
+
+
+def _numel(shapes: Counter[tuple[int, ...]]) -> int:
+    return sum(math.prod(s) * n for s, n in shapes.items())
+
+
+def _largest_tensor(inv: Inventory) -> int:
+    """Values in the largest single parameter tensor (DeepSpeed's largest_layer_params for ZeRO-3 gathers)."""
+    return _memo(inv, ("largest",), lambda: max(
+        (math.prod(t.shape) for t in inv.tensors if t.role != "buffer"), default=0))
+
+
+# --- the breakdown ----------------------------------------------------------------------------------------------
+
+def memory_breakdown(inv: Inventory, pid: str, workload: Workload,
+                     gpu_memory_bytes: int | None = None) -> MemoryBreakdown:
+    """Memory of this model at precision `pid` under `workload`, per GPU of its data-parallel/ZeRO group.
+
+    Tensor parallelism is applied afterwards with .for_tensor_parallel(n). gpu_memory_bytes (the GPU's VRAM) is
+    only needed by engines whose overhead depends on it (vLLM, SGLang, an explicit utilization).
+    inference: weights at pid + KV cache + the prefill activation peak.
+    full: weights at pid (a precision with training == "full"); fp32 main gradients (4 B/param) and the optimizer
+      states with an fp32 master copy unless pid is fp32 itself: AdamW in bf16 = 2 + 4 + 12 = 18 B/param and in
+      fp32 = 4 + 4 + 8 = 16 B/param, as Megatron-LM's distributed-optimizer table.
+    lora / qlora: base weights at pid, frozen (no gradients, no optimizer states); adapters in 16-bit with fp32
+      gradients and the optimizer's states + master copy. qlora needs a precision with training == "qlora".
+    ZeRO over data_parallel d: stage 1 shards the optimizer states, 2 also the gradients, 3 also the weights and
+      adapters, and stage 3 adds the gathered 16-bit copy of the largest tensor and its gradient (DeepSpeed's
+      4 x largest_layer_params).
+    """
+    arch = inv.arch
+    if arch is None:
+        raise BadInputError(f"{inv.id}: its architecture is unknown, so the KV cache and activations cannot be "
+                            "sized; open its config.json or give a parameter count such as 7B")
+    p = formats.get_precision(pid)
+    w = workload
+    act_bytes = FP32 if p.storage_bits >= 32 else 2
+    weights = formats.weight_bytes(inv, pid)
+    if w.mode == "inference":
+        kv = kv_cache_bytes(arch, w.context, w.batch, w.kv_dtype)
+        act = inference_activation_bytes(arch, w.batch, w.context, w.flash_attention,
+                                         prefill_chunk_tokens(w.engine, gpu_memory_bytes), act_bytes)
+        return MemoryBreakdown(weights=weights, kv_cache=kv, activations=act, gradients=0, optimizer=0, adapters=0,
+                               overhead=overhead_bytes(w, gpu_memory_bytes, act))
+    _check_training_precision(p.id, p.training, w.mode)
+    master = p.storage_bits < 32
+    if w.mode == "full":
+        shapes = trainable_shapes(inv)
+        adapters = 0
+    else:
+        shapes = lora_shapes(inv, w.lora_targets, w.lora_rank)
+        if not shapes:
+            raise BadInputError(f"{inv.id}: no tensor matches the LoRA targets {', '.join(w.lora_targets)}; "
+                                f"its matrix kinds are: {', '.join(_matrix_kinds(inv))} (or use all-linear)")
+        adapters = _numel(shapes) * 2
+    trainable = _numel(shapes)
+    gradients = trainable * MAIN_GRAD_BYTES
+    optimizer = _memo(inv, ("opt", w.mode, w.lora_targets, w.lora_rank, w.optimizer, master),
+                      lambda: optimizer_state_bytes(shapes, w.optimizer, master))
+    act = training_activation_bytes(arch, w.batch, w.context, w.recompute, w.flash_attention, act_bytes)
+    dp, stage = w.data_parallel, w.zero_stage
+    if stage >= 1:
+        optimizer = -(-optimizer // dp)
+    if stage >= 2:
+        gradients = -(-gradients // dp)
+    if stage >= 3:
+        largest = _largest_tensor(inv)
+        per_param = weights / inv.parameters if inv.parameters else 0
+        weights = -(-weights // dp) + math.ceil(largest * per_param)
+        adapters = -(-adapters // dp)
+        if w.mode == "full":
+            gradients += largest * act_bytes
+    return MemoryBreakdown(weights=weights, kv_cache=0, activations=act, gradients=gradients, optimizer=optimizer,
+                           adapters=adapters, overhead=overhead_bytes(w, gpu_memory_bytes, act))
+
+
+def _check_training_precision(pid: str, training: str, mode: str) -> None:
+    if mode == "lora":
+        return
+    need = "full" if mode == "full" else "qlora"
+    if training != need:
+        valid = [p.id for p in formats.PRECISIONS if p.training == need]
+        raise BadInputError(f"precision {pid} cannot be trained in mode '{mode}'; use one of: {', '.join(valid)}")
+
+
+def _matrix_kinds(inv: Inventory) -> list[str]:
+    return sorted({t.kind for t in inv.tensors if len(t.shape) >= 2 and t.role != "buffer"})
+
+
+# --- largest context / batch that fits --------------------------------------------------------------------------
+
+def max_context(inv: Inventory, pid: str, workload: Workload, budget_bytes: int,
+                gpu_memory_bytes: int | None = None, limit: int | None = None) -> int:
+    """Largest context per sequence whose per-GPU total (after workload.tensor_parallel) fits in budget_bytes; 0 if
+    none. limit defaults to the model's own maximum context when known."""
+    arch = inv.arch
+    if limit is None:
+        limit = arch.max_context if arch is not None and arch.max_context else MAX_CONTEXT
+    limit = min(limit, MAX_CONTEXT)
+    return _largest(lambda c: _fits(inv, pid, replace(workload, context=c), budget_bytes, gpu_memory_bytes), limit)
+
+
+def max_batch(inv: Inventory, pid: str, workload: Workload, budget_bytes: int,
+              gpu_memory_bytes: int | None = None, limit: int = MAX_BATCH) -> int:
+    """Largest batch at the workload's context whose per-GPU total fits in budget_bytes; 0 if none."""
+    return _largest(lambda b: _fits(inv, pid, replace(workload, batch=b), budget_bytes, gpu_memory_bytes),
+                    min(limit, MAX_BATCH))
+
+
+def _fits(inv: Inventory, pid: str, w: Workload, budget: int, gpu_memory_bytes: int | None) -> bool:
+    m = memory_breakdown(inv, pid, w, gpu_memory_bytes)
+    return m.for_tensor_parallel(w.tensor_parallel).total <= budget
+
+
+def _largest(fits: Callable[[int], bool], limit: int) -> int:
+    """Largest n in [1, limit] with fits(n), for a predicate true up to some n and false after (0 if none)."""
+    if limit < 1 or not fits(1):
+        return 0
+    lo, hi = 1, 2
+    while hi <= limit and fits(hi):
+        lo, hi = hi, hi * 2
+    hi = min(hi, limit + 1)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+# --- small helpers ----------------------------------------------------------------------------------------------
+
+def _check_count(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadInputError(f"{name} must be a whole number, 0 or more, not {value!r}")
+
+
+# Facts derived from one inventory (shape tallies, optimizer bytes) are kept for the last few inventories, keyed by
+# identity: hashing an Inventory would walk all its tensors on every call.
+_CACHE: OrderedDict[int, tuple[Inventory, dict[Any, Any]]] = OrderedDict()
+_CACHE_SIZE = 32
+_LOCK = threading.Lock()
+
+
+def _memo(inv: Inventory, key: Any, build: Callable[[], Any]) -> Any:
+    with _LOCK:
+        entry = _CACHE.get(id(inv))
+        if entry is None or entry[0] is not inv:
+            entry = (inv, {})
+            _CACHE[id(inv)] = entry
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        else:
+            _CACHE.move_to_end(id(inv))
+        facts = entry[1]
+        if key in facts:
+            return facts[key]
+    value = build()
+    with _LOCK:
+        facts[key] = value
+    return value
