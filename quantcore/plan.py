@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 from quantcore import formats, memory, speed
+from quantcore.errors import BadInputError
 from quantcore.formats import Precision
 from quantcore.hardware import GPU
 from quantcore.inventory import Inventory
@@ -147,15 +148,19 @@ def applicable(p: Precision, mode: str) -> bool:
         return p.training == "full"
     if mode == "qlora":
         return p.training == "qlora"
-    if mode == "lora":
-        return p.training == "full"
-    return True
+    return True  # inference, and LoRA on top of any frozen base (PEFT adapts GPTQ/AWQ/GGUF-dequantized bases too)
 
 
 def make_plan(inv: Inventory, workload: Workload, precision_ids: tuple[str, ...] | None = None,
               gpus: tuple[GPU, ...] = ()) -> Plan:
     """The whole plan: every requested precision x every GPU. Pure; cheap enough to run on every keystroke."""
     precisions = [formats.get_precision(p) for p in (precision_ids or formats.precision_ids())]
+    if precision_ids:
+        wrong = [p.id for p in precisions if not applicable(p, workload.mode)]
+        if wrong:
+            valid = [p.id for p in formats.PRECISIONS if applicable(p, workload.mode)]
+            raise BadInputError(f"mode '{workload.mode}' cannot use {', '.join(wrong)} as its weight format; "
+                                f"use one of: {', '.join(valid)}")
     rows, skipped = [], []
     for p in precisions:
         if not applicable(p, workload.mode):

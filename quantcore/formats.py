@@ -1,0 +1,371 @@
+"""The precision catalog: one definition per format (layout, storage bits, what stays 16-bit) and its exact bytes."""
+from __future__ import annotations
+
+import math
+import weakref
+from dataclasses import dataclass
+from typing import Any
+from quantcore import gguf_mix
+from quantcore.errors import BadInputError, UnknownPrecisionError
+from quantcore.inventory import Architecture, Inventory, TensorInfo
+
+FAMILIES = ("float", "int", "bnb", "gptq", "awq", "mx", "gguf", "lowbit")
+COMPUTES = ("fp32", "fp16", "fp8", "int8")
+
+# Reference matrix for the catalog's storage bits of formats with per-row / per-column metadata (GPTQ g_idx,
+# fp8 / int8 row scales): a 4096 x 4096 projection, the size of a 7-8B model's attention matrices.
+REFERENCE_ROWS = REFERENCE_COLS = 4096
+
+# bitsandbytes nested (double) quantization: absmax values are 8-bit blockwise-quantized in blocks of 256
+# (functional.quantize_4bit, compress_statistics=True -> quantize_blockwise(absmax - offset, blocksize=256)).
+BNB_NESTED_BLOCK = 256
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a format stores one quantized weight matrix of `out` rows by `in` (reduction) columns.
+
+    scheme: dense (plain dtype), rowscale (one scale per output row), bnb4 (bitsandbytes flat 4-bit blocks with
+    double-quantized absmax), gptq / awq (int32-packed weights, packed zero-points, fp16 scales per group along
+    the input dimension), blockscale (each row cut into blocks of `group` weights with their own scale/zero),
+    gguf (llama.cpp ggml types chosen per tensor by gguf_mix).
+    """
+
+    scheme: str
+    bits: float  # bits of each stored weight value
+    group: int | None = None  # weights per block / group (None: per row or per tensor)
+    scale_bytes: int = 0  # per group (or per row for rowscale)
+    zero_bytes: int = 0  # zero-point / min per group
+    tensor_bytes: int = 0  # fixed bytes per quantized tensor (code tables, global scales)
+    keep_bytes: int = 2  # bytes per element of the tensors the format leaves unquantized
+    ggml_type: str | None = None  # gguf scheme: the ftype's base tensor type
+
+
+@dataclass(frozen=True)
+class Precision:
+    id: str
+    label: str
+    family: str
+    nominal_bits: float
+    storage_bits: float  # bits per quantized weight, scales / zero-points / block metadata included
+    block_size: int | None
+    keeps: str  # which tensors stay in higher precision
+    source: str  # where the layout is defined
+    training: str  # "full" | "qlora" | ""
+    compute: str  # roofline compute rate: fp32 | fp16 | fp8 | int8
+    mixed: bool  # per-tensor recipe (llama.cpp mixtures)
+
+
+# -- byte counts of one quantized matrix -------------------------------------------------------------------------
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _matrix_dims(t: TensorInfo) -> tuple[int, int, int]:
+    """(matrices, out, in): t as `matrices` stacked out x in matrices (experts, count copies)."""
+    cols = t.shape[-1]
+    out = t.shape[-2]
+    return t.numel // (out * cols), out, cols
+
+
+def _quantized_bytes(lay: Layout, m: int, out: int, cols: int) -> int:
+    """Bytes of m matrices of out x cols in layout `lay`, without its per-tensor constants."""
+    n = m * out * cols
+    if lay.scheme == "dense":
+        return math.ceil(n * lay.bits / 8)
+    if lay.scheme == "rowscale":
+        return math.ceil(n * lay.bits / 8) + m * out * lay.scale_bytes
+    if lay.scheme == "bnb4":  # flattened, row-major blocks; the last partial block gets its own absmax
+        blocks = _ceil(n, lay.group)
+        return _ceil(n * int(lay.bits), 8) + blocks * lay.scale_bytes + _ceil(blocks, BNB_NESTED_BLOCK) * 4
+    bits = int(lay.bits)
+    if lay.scheme == "gptq":  # qweight [in*bits/32, out] i32, qzeros [groups, out*bits/32] i32, scales, g_idx [in]
+        groups = _ceil(cols, lay.group)
+        per = (_ceil(cols * bits, 32) * out * 4 + groups * _ceil(out * bits, 32) * 4
+               + groups * out * lay.scale_bytes + cols * 4)
+        return m * per
+    if lay.scheme == "awq":  # qweight [in, out*bits/32] i32, qzeros [groups, out*bits/32] i32, scales [groups, out]
+        groups = _ceil(cols, lay.group)
+        per = cols * _ceil(out * bits, 32) * 4 + groups * _ceil(out * bits, 32) * 4 + groups * out * lay.scale_bytes
+        return m * per
+    if lay.scheme == "blockscale":  # each row in blocks of `group`, padded; block = packed values + scale (+ zero)
+        block = math.ceil(lay.group * lay.bits / 8) + lay.scale_bytes + lay.zero_bytes
+        return m * out * _ceil(cols, lay.group) * block
+    if lay.scheme == "gguf":
+        return gguf_mix.type_bytes(lay.ggml_type, m * out, cols)
+    raise ValueError(f"unknown layout scheme {lay.scheme}")
+
+
+def _storage_bits(lay: Layout) -> float:
+    """Bits per weight of the reference matrix in this layout (per-tensor constants left out)."""
+    return 8 * _quantized_bytes(lay, 1, REFERENCE_ROWS, REFERENCE_COLS) / (REFERENCE_ROWS * REFERENCE_COLS)
+
+
+# -- the catalog -------------------------------------------------------------------------------------------------
+
+_KEEP_16 = ("token embeddings, lm_head, norms, biases and MoE routers stay 16-bit; 1-D tensors are never "
+            "quantized")
+_GGUF_KEEPS = {
+    "q8_0": "1-D tensors (norms, biases) and routers stay F32; everything else Q8_0",
+    "q6_k": "1-D tensors and routers stay F32; Q8_0 where a row is not a multiple of 256 and for attn_k/attn_v "
+            "of 8-expert models",
+    "q5_k_m": "1-D tensors and routers F32; output Q6_K; attn_v and ffn_down Q6_K in half the layers "
+              "(use_more_bits)",
+    "q4_k_m": "1-D tensors and routers F32; output Q6_K; attn_v and ffn_down Q6_K in half the layers "
+              "(use_more_bits)",
+    "q4_0": "1-D tensors and routers F32; output Q6_K",
+    "q3_k_m": "1-D tensors and routers F32; output Q6_K; attn_v Q5_K/Q4_K, attn_output and ffn_down Q4_K "
+              "(first 1/16 of ffn_down Q5_K)",
+    "q2_k": "1-D tensors and routers F32; output Q6_K; attn_v Q4_K (GQA >= 4) or Q3_K, attn_output and "
+            "ffn_down Q3_K",
+}
+
+
+def _gguf(pid: str, label: str, nominal: float, mixed: bool) -> tuple[Precision, Layout]:
+    base = gguf_mix.FTYPE_BASE[pid]
+    block, size = gguf_mix.block_layout(base)
+    lay = Layout("gguf", 8 * size / block, block, ggml_type=base, keep_bytes=4)
+    src = (f"llama.cpp src/llama-quant.cpp {pid.upper()} mixture; {base} block of {block} weights in {size} bytes "
+           "(gguf.GGML_QUANT_SIZES)")
+    return Precision(pid, label, "gguf", nominal, _storage_bits(lay), block, _GGUF_KEEPS[pid], src, "", "int8",
+                     mixed), lay
+
+
+def _define(pid: str, label: str, family: str, nominal: float, lay: Layout, keeps: str, source: str,
+            training: str = "", compute: str = "fp16") -> tuple[Precision, Layout]:
+    return Precision(pid, label, family, nominal, _storage_bits(lay), lay.group, keeps, source, training, compute,
+                     False), lay
+
+
+def _catalog() -> tuple[tuple[Precision, Layout], ...]:
+    # bitsandbytes 4-bit state per tensor: the 16-value code (quant_map, fp32), the 256-value 8-bit dynamic map
+    # of the nested absmax (nested_quant_map, fp32) and the nested offset (fp32).
+    bnb_const = 16 * 4 + 256 * 4 + 4
+    return (
+        _define("fp32", "FP32", "float", 32, Layout("dense", 32, keep_bytes=4), "nothing: every tensor in fp32",
+                "IEEE 754 binary32", "full", "fp32"),
+        _define("fp16", "FP16", "float", 16, Layout("dense", 16), "nothing: every tensor in fp16",
+                "IEEE 754 binary16", "full", "fp16"),
+        _define("bf16", "BF16", "float", 16, Layout("dense", 16), "nothing: every tensor in bf16",
+                "bfloat16 (8-bit exponent, 7-bit mantissa; torch.bfloat16)", "full", "fp16"),
+        _define("fp8", "FP8 E4M3 (per-row scale)", "float", 8, Layout("rowscale", 8, scale_bytes=4), _KEEP_16,
+                "OCP 8-bit floating point E4M3FN (max 448); torchao Float8WeightOnlyConfig PerRow: one fp32 scale "
+                "per output row", "", "fp8"),
+        _define("int8", "INT8 LLM.int8() (bitsandbytes)", "bnb", 8, Layout("rowscale", 8, scale_bytes=4), _KEEP_16,
+                "bitsandbytes Linear8bitLt / Int8Params: CB int8 plus SCB, one fp32 absmax per output row "
+                "(functional.int8_vectorwise_quant); arXiv 2208.07339", "qlora", "int8"),
+        _define("nf4", "NF4 (bitsandbytes, double quant)", "bnb", 4,
+                Layout("bnb4", 4, 64, scale_bytes=1, tensor_bytes=bnb_const), _KEEP_16,
+                "bitsandbytes functional.quantize_4bit: blocksize 64, NF4 code, absmax 8-bit quantized in blocks "
+                "of 256 with one fp32 per block (compress_statistics, Linear4bit default); QLoRA arXiv 2305.14314",
+                "qlora"),
+        _define("fp4", "FP4 (bitsandbytes, double quant)", "bnb", 4,
+                Layout("bnb4", 4, 64, scale_bytes=1, tensor_bytes=bnb_const), _KEEP_16,
+                "bitsandbytes functional.quantize_4bit quant_type='fp4' (E2M1, bnb flavour): blocksize 64, "
+                "absmax double-quantized like NF4", "qlora"),
+        _define("gptq-4bit-g128", "GPTQ 4-bit g128", "gptq", 4, Layout("gptq", 4, 128, scale_bytes=2), _KEEP_16,
+                "GPTQ checkpoint packing (AutoGPTQ/GPTQModel v1): qweight int32 [in/8, out], qzeros int32 "
+                "[groups, out/8], scales fp16 [groups, out], g_idx int32 [in]"),
+        _define("awq-4bit-g128", "AWQ 4-bit g128", "awq", 4, Layout("awq", 4, 128, scale_bytes=2), _KEEP_16,
+                "AutoAWQ GEMM packing: qweight int32 [in, out/8], qzeros int32 [groups, out/8], "
+                "scales fp16 [groups, out]"),
+        _define("int4-g128", "INT4 g128 (torchao)", "int", 4,
+                Layout("blockscale", 4, 128, scale_bytes=2, zero_bytes=2), _KEEP_16,
+                "torchao Int4WeightOnlyConfig(group_size=128): uint4 packed, bf16 scale and zero per group of 128 "
+                "along the input dimension"),
+        _define("int3-g128", "INT3 g128", "int", 3, Layout("blockscale", 3, 128, scale_bytes=2, zero_bytes=2),
+                _KEEP_16, "torchao quant_primitives affine (asymmetric) per group of 128 along the input dimension, "
+                "3-bit values bit-packed, fp16 scale and zero per group"),
+        _define("int2-g64", "INT2 g64", "int", 2, Layout("blockscale", 2, 64, scale_bytes=2, zero_bytes=2),
+                _KEEP_16, "torchao quant_primitives affine (asymmetric) per group of 64 along the input dimension, "
+                "2-bit values packed 4 per byte, fp16 scale and zero per group"),
+        _define("mxfp4", "MXFP4 (OCP MX)", "mx", 4, Layout("blockscale", 4, 32, scale_bytes=1), _KEEP_16,
+                "OCP Microscaling Formats (MX) Specification v1.0: 32 E2M1 values share one E8M0 scale "
+                "(= ggml MXFP4 block, 17 bytes)"),
+        _define("nvfp4", "NVFP4", "mx", 4, Layout("blockscale", 4, 16, scale_bytes=1, tensor_bytes=4), _KEEP_16,
+                "NVIDIA NVFP4 (torchao NVFP4Tensor, ModelOpt): 16 E2M1 values share one E4M3 scale, plus one fp32 "
+                "per-tensor scale"),
+        _gguf("q8_0", "GGUF Q8_0", 8, False),
+        _gguf("q6_k", "GGUF Q6_K", 6, False),
+        _gguf("q5_k_m", "GGUF Q5_K_M", 5, True),
+        _gguf("q4_k_m", "GGUF Q4_K_M", 4, True),
+        _gguf("q4_0", "GGUF Q4_0", 4, True),
+        _gguf("q3_k_m", "GGUF Q3_K_M", 3, True),
+        _gguf("q2_k", "GGUF Q2_K", 2, True),
+        # Ternary: base-3 packing of 5 trits per byte (3^5 = 243 <= 256) in blocks of 256 with an fp16 scale:
+        # ceil(256 * 8/5 / 8) + 2 = 54 bytes, which is ggml's TQ1_0 block.
+        _define("ternary", "Ternary 1.58-bit (BitNet b1.58)", "lowbit", math.log2(3),
+                Layout("blockscale", 8 / 5, 256, scale_bytes=2),
+                "only linear layers are ternary (BitLinear); " + _KEEP_16,
+                "BitNet b1.58 (arXiv 2402.17764) weights {-1, 0, 1} stored as ggml TQ1_0 blocks: 256 trits in "
+                "54 bytes (5 per byte + fp16 scale)"),
+        _define("binary", "Binary 1-bit (sign + scale)", "lowbit", 1, Layout("blockscale", 1, 128, scale_bytes=2),
+                "only linear layers are binary; " + _KEEP_16,
+                "sign bits in blocks of 128 with one fp16 scale (ggml Q1_0 block: 128 weights in 18 bytes)"),
+    )
+
+
+_ENTRIES = _catalog()
+PRECISIONS: tuple[Precision, ...] = tuple(p for p, _ in _ENTRIES)
+_BY_ID: dict[str, Precision] = {p.id: p for p in PRECISIONS}
+_LAYOUTS: dict[str, Layout] = {p.id: lay for p, lay in _ENTRIES}
+_IDS = tuple(_BY_ID)
+
+
+def precision_ids() -> tuple[str, ...]:
+    return _IDS
+
+
+def get_precision(pid: str) -> Precision:
+    """The catalog entry for an id (case-insensitive)."""
+    p = _BY_ID.get(pid) or _BY_ID.get(str(pid).strip().lower())
+    if p is None:
+        raise UnknownPrecisionError(f"unknown precision '{pid}'; valid ids: {' '.join(_IDS)}")
+    return p
+
+
+def layout(pid: str) -> Layout:
+    """The storage layout behind a precision (what the quantization engine writes)."""
+    return _LAYOUTS[get_precision(pid).id]
+
+
+# -- per-tensor rules --------------------------------------------------------------------------------------------
+
+def quantized_by(t: TensorInfo, p: Precision) -> bool:
+    """Whether format p quantizes tensor t (non-GGUF formats: 2-D+ projection weights only, as the tools do)."""
+    if p.family == "gguf":
+        return gguf_mix.quantizable(t)
+    if _LAYOUTS[p.id].scheme == "dense" or len(t.shape) < 2:
+        return False
+    if t.role not in ("attention", "mlp", "expert", "shared_expert", "other"):
+        return False  # embedding, head, norm, router, buffer
+    return not (t.kind.endswith("_bias") or t.name.endswith("bias"))
+
+
+def _plain_tensor_bytes(t: TensorInfo, p: Precision) -> int:
+    lay = _LAYOUTS[p.id]
+    if lay.scheme == "dense":
+        return math.ceil(t.numel * lay.bits / 8)
+    if not quantized_by(t, p):
+        return t.numel * lay.keep_bytes
+    if lay.scheme == "bnb4":  # each copy is one flattened parameter with its own quant state
+        return t.count * (_quantized_bytes(lay, 1, t.numel // t.count, 1) + lay.tensor_bytes)
+    m, out, cols = _matrix_dims(t)
+    return _quantized_bytes(lay, m, out, cols) + m * lay.tensor_bytes
+
+
+def tensor_bytes(t: TensorInfo, p: Precision, arch: Architecture | None = None) -> int:
+    """Exact bytes of tensor t (all its `count` copies) stored in precision p.
+
+    GGUF mixtures look at the model (layer count, GQA, experts, tied embeddings) through `arch`; a tensor looked at
+    alone takes its layer index as its position among attn_v / ffn_down tensors.
+    """
+    if p.family == "gguf":
+        ctx = gguf_mix.context_for_arch(arch, n_layers=(t.layer or 0) + 1)
+        return gguf_mix.slots_bytes(gguf_mix.prepare((t,), ordinals=False), p.id, ctx)
+    return _plain_tensor_bytes(t, p)
+
+
+# -- whole models, memoized per inventory object -----------------------------------------------------------------
+
+# Keys of the per-inventory memo besides precision ids (objects, so no id string can collide with them).
+_WEIGHTS, _GROUPS, _SLOTS, _MIX = object(), object(), object(), object()
+_CACHE: dict[int, tuple[weakref.ref, dict[Any, Any]]] = {}
+
+
+def _cache_of(inv: Inventory) -> dict[Any, Any]:
+    """Per-inventory memo, keyed by object identity (hashing 300 frozen tensors per call would cost more)."""
+    key = id(inv)
+    entry = _CACHE.get(key)
+    if entry is not None and entry[0]() is inv:
+        return entry[1]
+
+    def drop(ref: weakref.ref, key: int = key) -> None:
+        held = _CACHE.get(key)
+        if held is not None and held[0] is ref:
+            del _CACHE[key]
+
+    values: dict[Any, Any] = {}
+    _CACHE[key] = (weakref.ref(inv, drop), values)
+    return values
+
+
+def _weights(inv: Inventory, cache: dict[Any, Any]) -> tuple[TensorInfo, ...]:
+    got = cache.get(_WEIGHTS)
+    if got is None:
+        got = cache[_WEIGHTS] = tuple(t for t in inv.tensors if t.role != "buffer")
+    return got
+
+
+def _groups(inv: Inventory, cache: dict[Any, Any]) -> tuple[tuple[TensorInfo, int], ...]:
+    """Weights grouped by what non-GGUF formats look at (shape, count, role, kind, bias), with multiplicities."""
+    got = cache.get(_GROUPS)
+    if got is None:
+        groups: dict[tuple, list] = {}
+        for t in _weights(inv, cache):
+            key = (t.shape, t.count, t.role, t.kind, t.name.endswith("bias"))
+            if key in groups:
+                groups[key][1] += 1
+            else:
+                groups[key] = [t, 1]
+        got = cache[_GROUPS] = tuple((t, n) for t, n in groups.values())
+    return got
+
+
+def _model_bytes(inv: Inventory, p: Precision, cache: dict[Any, Any]) -> int:
+    if p.family == "gguf":
+        slots = cache.get(_SLOTS)
+        if slots is None:
+            slots = cache[_SLOTS] = gguf_mix.prepare(_weights(inv, cache))
+            cache[_MIX] = gguf_mix.context_for(inv)
+        return gguf_mix.slots_bytes(slots, p.id, cache[_MIX])
+    return sum(_plain_tensor_bytes(t, p) * n for t, n in _groups(inv, cache))
+
+
+def weight_bytes(inv: Inventory, pid: str) -> int:
+    """Exact bytes of every weight of the model stored in precision pid (stored buffers are not weights)."""
+    cache = _cache_of(inv)
+    got = cache.get(pid)
+    if got is None:
+        p = get_precision(pid)
+        got = cache.get(p.id)
+        if got is None:
+            got = cache[p.id] = _model_bytes(inv, p, cache)
+        cache[pid] = got
+    return got
+
+
+def bits_per_weight(inv: Inventory, pid: str) -> float:
+    """8 x weight bytes / parameters: what the format really costs on this model, kept tensors included."""
+    params = inv.parameters
+    if params <= 0:
+        raise BadInputError(f"model {inv.id} has no parameters; cannot compute bits per weight")
+    return 8 * weight_bytes(inv, pid) / params
+
+
+# -- KV-cache element types --------------------------------------------------------------------------------------
+
+def _ggml_element_bytes(type_name: str) -> float:
+    block, size = gguf_mix.block_layout(type_name)
+    return size / block
+
+
+_KV_BYTES: dict[str, float] = {
+    "fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5,
+    "q8_0": _ggml_element_bytes("Q8_0"), "q4_0": _ggml_element_bytes("Q4_0"),
+}
+
+
+def kv_dtype_ids() -> tuple[str, ...]:
+    return tuple(_KV_BYTES)
+
+
+def kv_bytes_per_element(kv_dtype: str) -> float:
+    """Bytes per cached key/value element (llama.cpp q8_0 / q4_0 cache types include their block scales)."""
+    got = _KV_BYTES.get(kv_dtype)
+    if got is None:
+        got = _KV_BYTES.get(str(kv_dtype).strip().lower())
+    if got is None:
+        raise UnknownPrecisionError(f"unknown KV-cache dtype '{kv_dtype}'; valid: {' '.join(_KV_BYTES)}")
+    return got
