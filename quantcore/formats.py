@@ -5,6 +5,7 @@ import math
 import weakref
 from dataclasses import dataclass
 from typing import Any
+
 from quantcore import gguf_mix
 from quantcore.errors import BadInputError, UnknownPrecisionError
 from quantcore.inventory import Architecture, Inventory, TensorInfo
@@ -43,6 +44,8 @@ class Layout:
 
 @dataclass(frozen=True)
 class Precision:
+    """One catalog entry: what planners show and what the quantization engine writes (see Layout)."""
+
     id: str
     label: str
     family: str
@@ -104,8 +107,7 @@ def _storage_bits(lay: Layout) -> float:
 
 # -- the catalog -------------------------------------------------------------------------------------------------
 
-_KEEP_16 = ("token embeddings, lm_head, norms, biases and MoE routers stay 16-bit; 1-D tensors are never "
-            "quantized")
+_KEEP_16 = "embeddings, lm_head, norms, biases and MoE routers stay 16-bit"
 _GGUF_KEEPS = {
     "q8_0": "1-D tensors (norms, biases) and routers stay F32; everything else Q8_0",
     "q6_k": "1-D tensors and routers stay F32; Q8_0 where a row is not a multiple of 256 and for attn_k/attn_v "
@@ -197,7 +199,7 @@ def _catalog() -> tuple[tuple[Precision, Layout], ...]:
         # ceil(256 * 8/5 / 8) + 2 = 54 bytes, which is ggml's TQ1_0 block.
         _define("ternary", "Ternary 1.58-bit (BitNet b1.58)", "lowbit", math.log2(3),
                 Layout("blockscale", 8 / 5, 256, scale_bytes=2),
-                "only linear layers are ternary (BitLinear); " + _KEEP_16,
+                "only linear layers (BitLinear) are ternary; " + _KEEP_16,
                 "BitNet b1.58 (arXiv 2402.17764) weights {-1, 0, 1} stored as ggml TQ1_0 blocks: 256 trits in "
                 "54 bytes (5 per byte + fp16 scale)"),
         _define("binary", "Binary 1-bit (sign + scale)", "lowbit", 1, Layout("blockscale", 1, 128, scale_bytes=2),
@@ -245,6 +247,8 @@ def quantized_by(t: TensorInfo, p: Precision) -> bool:
 
 def _plain_tensor_bytes(t: TensorInfo, p: Precision) -> int:
     lay = _LAYOUTS[p.id]
+    if t.numel == 0:
+        return 0
     if lay.scheme == "dense":
         return math.ceil(t.numel * lay.bits / 8)
     if not quantized_by(t, p):

@@ -68,6 +68,7 @@ class MixContext:
 
 def context_for_arch(arch: Architecture | None, tied: bool | None = None, n_attention_wv: int | None = None,
                      n_layers: int | None = None) -> MixContext:
+    """Context from architecture facts; the keyword arguments override what a file listing would tell."""
     if arch is None:
         return MixContext(n_layers=n_layers or 1, n_attention_wv=n_attention_wv or n_layers or 1, tied=bool(tied))
     layers = arch.num_layers or n_layers or 1
@@ -224,9 +225,9 @@ def prepare(tensors: tuple[TensorInfo, ...] | list[TensorInfo], ordinals: bool =
             i_down += t.count
     slots = []
     for k, t in enumerate(tensors):
-        cols = t.shape[-1] if t.shape else 1
+        cols = max(t.shape[-1], 1) if t.shape else 1
         wv, down = visit.get(k, (0, 0))
-        slots.append(Slot(t, k in visit, category(t), cols, (t.numel // t.count) // cols, wv, down))
+        slots.append(Slot(t, k in visit, category(t), cols, (t.numel // max(t.count, 1)) // cols, wv, down))
     return tuple(slots)
 
 
