@@ -74,16 +74,37 @@ class MemoryBreakdown:
                 "gradients": self.gradients, "optimizer": self.optimizer, "adapters": self.adapters,
                 "overhead": self.overhead, "total": self.total}
 
-    def for_tensor_parallel(self, n: int) -> MemoryBreakdown:
-        """Per GPU when n GPUs split the model by tensor parallelism; each GPU keeps its own runtime overhead."""
+    def for_tensor_parallel(self, n: int, kv_shards: int | None = None) -> MemoryBreakdown:
+        """Per GPU when n GPUs split the model by tensor parallelism; each GPU keeps its own runtime overhead.
+
+        kv_shards: how many ways the KV cache really splits (see kv_cache_shards); default n.
+        """
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise BadInputError(f"tensor-parallel degree {n!r} must be a whole number of GPUs, 1 or more")
         if n == 1:
             return self
-        return MemoryBreakdown(weights=-(-self.weights // n), kv_cache=-(-self.kv_cache // n),
+        kv_n = n if kv_shards is None else max(1, min(n, kv_shards))
+        return MemoryBreakdown(weights=-(-self.weights // n), kv_cache=-(-self.kv_cache // kv_n),
                                activations=-(-self.activations // n), gradients=-(-self.gradients // n),
                                optimizer=-(-self.optimizer // n), adapters=-(-self.adapters // n),
                                overhead=self.overhead)
+
+
+def kv_cache_shards(arch: Architecture | None, n: int) -> int:
+    """Ways the KV cache splits over n tensor-parallel GPUs: by KV head, so GPUs beyond the KV-head count hold
+    replicas (vLLM replicates KV heads when tp > num_kv_heads); an MLA latent is replicated on every GPU."""
+    if arch is None:
+        return n
+    if arch.is_mla:
+        return 1
+    return max(1, min(n, arch.num_kv_heads))
+
+
+def depends_on_gpu(workload: Workload) -> bool:
+    """Whether memory_breakdown's answer changes with the GPU's memory size (engine chunking / reserved share)."""
+    if workload.engine in ("vllm", "sglang"):
+        return True
+    return workload.overhead_bytes is None and workload.gpu_memory_utilization is not None
 
 
 # --- KV cache ---------------------------------------------------------------------------------------------------
@@ -438,7 +459,7 @@ def max_batch(inv: Inventory, pid: str, workload: Workload, budget_bytes: int,
 
 def _fits(inv: Inventory, pid: str, w: Workload, budget: int, gpu_memory_bytes: int | None) -> bool:
     m = memory_breakdown(inv, pid, w, gpu_memory_bytes)
-    return m.for_tensor_parallel(w.tensor_parallel).total <= budget
+    return m.for_tensor_parallel(w.tensor_parallel, kv_cache_shards(inv.arch, w.tensor_parallel)).total <= budget
 
 
 def _largest(fits: Callable[[int], bool], limit: int) -> int:

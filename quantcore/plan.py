@@ -1,7 +1,6 @@
 """Combine inventory x precisions x workload x GPUs into a Plan: pure, fast, no I/O."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -16,9 +15,9 @@ from quantcore.workload import Workload
 MAX_GPUS = 64  # tensor-parallel degrees tried: divisors of the head count up to this
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # not frozen: hundreds are made per plan and frozen __init__ is slow; treat as read-only
 class GpuOption:
-    """One precision on one GPU model: how many are needed, what they cost, how fast they run."""
+    """One precision on one GPU model: how many are needed, what they cost, how fast they run (read-only)."""
 
     gpu: GPU
     count: int | None  # GPUs needed (tensor parallel); None when even MAX_GPUS do not hold it
@@ -65,28 +64,19 @@ class GpuOption:
 
     @cached_property
     def max_context(self) -> int:
-        """Largest context per sequence that fits on `count` GPUs (0 if none)."""
+        """Largest context per sequence that fits on `count` GPUs at this batch (0 if none)."""
         if self.count is None:
             return 0
-        return _largest(lambda c: self._fits(replace(self.workload, context=c)), self.workload_limit("context"))
+        return memory.max_context(self.inventory, self.precision.id, replace(self.workload, tensor_parallel=self.count),
+                                  self.gpu.usable_bytes, self.gpu.memory_bytes)
 
     @cached_property
     def max_batch(self) -> int:
         """Largest batch at this context that fits on `count` GPUs (0 if none)."""
         if self.count is None:
             return 0
-        return _largest(lambda b: self._fits(replace(self.workload, batch=b)), self.workload_limit("batch"))
-
-    def workload_limit(self, what: str) -> int:
-        arch = self.inventory.arch
-        if what == "context":
-            return arch.max_context if arch and arch.max_context else 1 << 20
-        return 65536
-
-    def _fits(self, workload: Workload) -> bool:
-        assert self.count is not None
-        per = per_gpu_memory(self.inventory, self.precision.id, workload, self.gpu, self.count)
-        return per.total <= self.gpu.usable_bytes
+        return memory.max_batch(self.inventory, self.precision.id, replace(self.workload, tensor_parallel=self.count),
+                                self.gpu.usable_bytes, self.gpu.memory_bytes)
 
 
 @dataclass(frozen=True)
@@ -119,8 +109,12 @@ def decode_bytes_per_step(inv: Inventory, p: Precision, w: Workload) -> int:
 
 def per_gpu_memory(inv: Inventory, pid: str, w: Workload, gpu: GPU, n: int) -> MemoryBreakdown:
     """Memory on each of n tensor-parallel GPUs of this model."""
-    total = memory.memory_breakdown(inv, pid, w, gpu.memory_bytes)
-    return total.for_tensor_parallel(n) if n > 1 else total
+    return shard(memory.memory_breakdown(inv, pid, w, gpu.memory_bytes), inv, n)
+
+
+def shard(total: MemoryBreakdown, inv: Inventory, n: int) -> MemoryBreakdown:
+    """Per-GPU share of a breakdown split n ways by tensor parallelism (KV split by KV head, MLA replicated)."""
+    return total.for_tensor_parallel(n, memory.kv_cache_shards(inv.arch, n)) if n > 1 else total
 
 
 def parallel_degrees(inv: Inventory) -> tuple[int, ...]:
@@ -129,16 +123,19 @@ def parallel_degrees(inv: Inventory) -> tuple[int, ...]:
     return tuple(n for n in range(1, MAX_GPUS + 1) if heads % n == 0) or (1,)
 
 
-def gpus_needed(inv: Inventory, pid: str, w: Workload, gpu: GPU) -> tuple[int | None, MemoryBreakdown | None]:
-    """The fewest GPUs (a valid tensor-parallel degree) whose per-GPU memory fits, and that memory."""
-    base = memory.memory_breakdown(inv, pid, w, gpu.memory_bytes)
-    budget = gpu.usable_bytes
-    for n in parallel_degrees(inv):
-        per = base.for_tensor_parallel(n) if n > 1 else base
+def gpus_needed(inv: Inventory, base: MemoryBreakdown, budget: int,
+                degrees: tuple[int, ...]) -> tuple[int | None, MemoryBreakdown | None]:
+    """The fewest GPUs (a valid tensor-parallel degree) whose per-GPU share of `base` fits in `budget` bytes."""
+    room = budget - base.overhead
+    if room <= 0:
+        return None, None
+    lower = -(-(base.total - base.overhead) // room)  # no split can beat an even one
+    for n in degrees:
+        if n < lower:
+            continue
+        per = shard(base, inv, n)
         if per.total <= budget:
             return n, per
-        if per.overhead >= budget:
-            break
     return None, None
 
 
@@ -162,15 +159,27 @@ def make_plan(inv: Inventory, workload: Workload, precision_ids: tuple[str, ...]
             raise BadInputError(f"mode '{workload.mode}' cannot use {', '.join(wrong)} as its weight format; "
                                 f"use one of: {', '.join(valid)}")
     rows, skipped = [], []
+    degrees = parallel_degrees(inv)
+    gpu_dependent = memory.depends_on_gpu(workload)
+    budgets = [g.usable_bytes for g in gpus]
     for p in precisions:
         if not applicable(p, workload.mode):
             skipped.append(p.id)
             continue
         mem = memory.memory_breakdown(inv, p.id, workload, gpus[0].memory_bytes if gpus else None)
+        by_size: dict[int, MemoryBreakdown] = {}
+        counts: dict[tuple[int, int], tuple[int | None, MemoryBreakdown | None]] = {}
         options = []
-        for g in gpus:
-            count, per = gpus_needed(inv, p.id, workload, g)
-            options.append(GpuOption(gpu=g, count=count, per_gpu=per, inventory=inv, precision=p, workload=workload))
+        for g, budget in zip(gpus, budgets):
+            key = (g.memory_bytes if gpu_dependent else 0, budget)
+            found = counts.get(key)
+            if found is None:
+                base = mem
+                if gpu_dependent:
+                    base = by_size.get(g.memory_bytes) or by_size.setdefault(
+                        g.memory_bytes, memory.memory_breakdown(inv, p.id, workload, g.memory_bytes))
+                found = counts[key] = gpus_needed(inv, base, budget, degrees)
+            options.append(GpuOption(g, found[0], found[1], inv, p, workload))
         rows.append(PlanRow(precision=p, bits_per_weight=formats.bits_per_weight(inv, p.id), memory=mem,
                             gpus=tuple(options)))
     return Plan(inventory=inv, workload=workload, rows=tuple(rows), skipped=tuple(skipped),
@@ -190,20 +199,3 @@ def assumptions(inv: Inventory, w: Workload, skipped: tuple[str, ...]) -> tuple[
     if skipped:
         out.append(f"mode '{w.mode}' skips precisions that cannot hold its weights: {', '.join(skipped)}")
     return tuple(out)
-
-
-def _largest(fits, limit: int) -> int:
-    """Largest n in [1, limit] with fits(n) true, for a monotone predicate (0 if none)."""
-    if not fits(1):
-        return 0
-    lo, hi = 1, 2
-    while hi <= limit and fits(hi):
-        lo, hi = hi, hi * 2
-    hi = min(hi, limit + 1)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
