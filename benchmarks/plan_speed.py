@@ -21,7 +21,7 @@ DEFAULT_MODELS = ("meta-llama/Llama-3.1-8B", "Qwen/Qwen2.5-72B", "mistralai/Mixt
 
 
 def best_of(fn, repeat: int) -> float:
-    """Median wall time of `repeat` calls, in seconds."""
+    """Median wall time of `repeat` calls, in seconds (this VM's timings wander; the median is the fair figure)."""
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -56,9 +56,9 @@ def main(models: list[str]) -> None:
         w = Workload()
         t_inv = best_of(lambda: inventory_from_config(config, mid), 20)
         make_plan(inv, w, None, gpus)  # the first plan fills the per-model weight caches
-        t_plan = best_of(lambda: make_plan(inv, w, None, gpus), 50)
+        t_plan = best_of(lambda: make_plan(inv, w, None, gpus), 300)
         n_tf = transformers_meta(config)
-        t_tf = best_of(lambda: transformers_meta(config), 3)
+        t_tf = best_of(lambda: transformers_meta(config), 7)
         assert n_tf == inv.parameters, (mid, n_tf, inv.parameters)
         print(f"{mid:34} {inv.parameters:>15,} {t_inv * 1e3:>8.2f}ms {t_plan * 1e3:>8.2f}ms "
               f"{t_tf * 1e3:>11.1f}ms {t_tf / t_plan:>7.0f}x")

@@ -81,12 +81,25 @@ class GpuOption:
 
 @dataclass(frozen=True)
 class PlanRow:
-    """One precision: its memory breakdown (on one GPU's worth of work) and each GPU option."""
+    """One precision: its memory breakdown, and per GPU of the plan how many are needed and what each holds.
+
+    counts/per_gpu are computed eagerly for every GPU; `gpus` wraps them in GpuOption views (cost, speed, limits)
+    the first time a renderer asks.
+    """
 
     precision: Precision
     bits_per_weight: float
     memory: MemoryBreakdown
-    gpus: tuple[GpuOption, ...]
+    inventory: Inventory
+    workload: Workload
+    gpu_list: tuple[GPU, ...]
+    counts: tuple[int | None, ...]
+    per_gpu: tuple[MemoryBreakdown | None, ...]
+
+    @cached_property
+    def gpus(self) -> tuple[GpuOption, ...]:
+        return tuple(GpuOption(g, c, m, self.inventory, self.precision, self.workload)
+                     for g, c, m in zip(self.gpu_list, self.counts, self.per_gpu))
 
 
 @dataclass(frozen=True)
@@ -129,13 +142,15 @@ def gpus_needed(inv: Inventory, base: MemoryBreakdown, budget: int,
     room = budget - base.overhead
     if room <= 0:
         return None, None
-    lower = -(-(base.total - base.overhead) // room)  # no split can beat an even one
+    w, kv, a, g, o, ad = base.weights, base.kv_cache, base.activations, base.gradients, base.optimizer, base.adapters
+    lower = -(-(w + kv + a + g + o + ad) // room)  # no split can beat an even one
+    arch = inv.arch
     for n in degrees:
         if n < lower:
             continue
-        per = shard(base, inv, n)
-        if per.total <= budget:
-            return n, per
+        kv_n = memory.kv_cache_shards(arch, n)
+        if -(-w // n) + -(-kv // kv_n) + -(-a // n) + -(-g // n) + -(-o // n) + -(-ad // n) <= room:
+            return n, shard(base, inv, n)
     return None, None
 
 
@@ -161,27 +176,27 @@ def make_plan(inv: Inventory, workload: Workload, precision_ids: tuple[str, ...]
     rows, skipped = [], []
     degrees = parallel_degrees(inv)
     gpu_dependent = memory.depends_on_gpu(workload)
-    budgets = [g.usable_bytes for g in gpus]
+    # GPUs with the same memory size and usable budget need the same count: work each distinct one out once.
+    keys = [(g.memory_bytes if gpu_dependent else 0, g.usable_bytes) for g in gpus]
+    distinct = sorted(set(keys))
+    slot = [distinct.index(k) for k in keys]
     for p in precisions:
         if not applicable(p, workload.mode):
             skipped.append(p.id)
             continue
         mem = memory.memory_breakdown(inv, p.id, workload, gpus[0].memory_bytes if gpus else None)
-        by_size: dict[int, MemoryBreakdown] = {}
-        counts: dict[tuple[int, int], tuple[int | None, MemoryBreakdown | None]] = {}
-        options = []
-        for g, budget in zip(gpus, budgets):
-            key = (g.memory_bytes if gpu_dependent else 0, budget)
-            found = counts.get(key)
-            if found is None:
-                base = mem
-                if gpu_dependent:
-                    base = by_size.get(g.memory_bytes) or by_size.setdefault(
-                        g.memory_bytes, memory.memory_breakdown(inv, p.id, workload, g.memory_bytes))
-                found = counts[key] = gpus_needed(inv, base, budget, degrees)
-            options.append(GpuOption(g, found[0], found[1], inv, p, workload))
+        total = mem.total
+        answers: list[tuple[int | None, MemoryBreakdown | None]] = []
+        for gpu_memory, budget in distinct:
+            base = memory.memory_breakdown(inv, p.id, workload, gpu_memory) if gpu_dependent else mem
+            if base is mem and total <= budget:
+                answers.append((1, mem))
+            else:
+                answers.append(gpus_needed(inv, base, budget, degrees))
+        counts = tuple(answers[k][0] for k in slot)
+        shares = tuple(answers[k][1] for k in slot)
         rows.append(PlanRow(precision=p, bits_per_weight=formats.bits_per_weight(inv, p.id), memory=mem,
-                            gpus=tuple(options)))
+                            inventory=inv, workload=workload, gpu_list=gpus, counts=counts, per_gpu=shares))
     return Plan(inventory=inv, workload=workload, rows=tuple(rows), skipped=tuple(skipped),
                 assumptions=assumptions(inv, workload, tuple(skipped)))
 
