@@ -214,3 +214,16 @@ def assumptions(inv: Inventory, w: Workload, skipped: tuple[str, ...]) -> tuple[
     if skipped:
         out.append(f"mode '{w.mode}' skips precisions that cannot hold its weights: {', '.join(skipped)}")
     return tuple(out)
+
+
+def context_points(limit: int, n: int = 48) -> tuple[int, ...]:
+    """Context lengths to sample a memory-vs-context curve at: 0 .. limit, evenly spaced, ending at limit."""
+    limit = max(1, limit)
+    return tuple(sorted({max(1, round(limit * i / (n - 1))) for i in range(n)}))
+
+
+def memory_curve(inv: Inventory, pid: str, workload: Workload, contexts: tuple[int, ...],
+                 gpu_memory_bytes: int | None = None) -> tuple[int, ...]:
+    """Total bytes (one GPU's worth of work) at each context length, the rest of the workload unchanged."""
+    return tuple(memory.memory_breakdown(inv, pid, replace(workload, context=c), gpu_memory_bytes).total
+                 for c in contexts)

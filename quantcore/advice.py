@@ -1,0 +1,59 @@
+"""A one-line recommendation from a plan: the highest-quality precision that fits a chosen GPU."""
+from __future__ import annotations
+
+from quantcore.plan import Plan, PlanRow
+from quantcore.units import format_bytes
+
+# Dettmers & Zettlemoyer, "The case for 4-bit precision: k-bit inference scaling laws" (ICML 2023): for a fixed
+# memory budget, 4-bit weights with small blocks (64-128) are almost universally the best trade of model size and
+# accuracy; below 4 bits quality falls off faster than the memory saved.
+KBIT_NOTE = ("for a fixed memory budget 4-bit weights with small blocks usually beat a smaller model at higher "
+             "precision (Dettmers & Zettlemoyer 2023, k-bit scaling laws)")
+
+
+def _quality(row: PlanRow, native: str) -> tuple[float, bool, int]:
+    """Sort key, best first when largest: bits up to 16 (more than the checkpoint's own 16 adds nothing), the
+    checkpoint's own dtype on ties, then less memory."""
+    return (min(row.precision.nominal_bits, 16.0), row.precision.id == native, -row.memory.total)
+
+
+def _native(plan: Plan) -> str:
+    """The precision id the checkpoint is stored in (bf16 unless its tensors or config say otherwise)."""
+    if plan.inventory.quantization:
+        return plan.inventory.quantization
+    dtypes = {t.dtype for t in plan.inventory.tensors if t.role not in ("norm", "buffer")}
+    return {"F16": "fp16", "F32": "fp32"}.get(next(iter(dtypes)), "bf16") if len(dtypes) == 1 else "bf16"
+
+
+def recommendation(plan: Plan, gpu_index: int = 0) -> str:
+    """Which precision to use on the plan's GPU number gpu_index, and why, in one sentence."""
+    if not plan.rows:
+        return "No precision suits this mode."
+    if not plan.rows[0].gpu_list:
+        return "Choose a GPU to get a recommendation."
+    gpu = plan.rows[0].gpu_list[gpu_index]
+    native = _native(plan)
+    # ternary / binary only suit models trained that way (BitNet); never propose them for another checkpoint
+    rows = [r for r in plan.rows if r.precision.family != "lowbit" or r.precision.id == native]
+    fitting = [r for r in rows if r.counts[gpu_index] == 1]
+    good = [r for r in rows if r.precision.nominal_bits >= 4 and r.counts[gpu_index]]
+    if fitting:
+        best = max(fitting, key=lambda r: _quality(r, native))
+        free = gpu.usable_bytes - best.memory.total
+        text = (f"On one {gpu.name}, use {best.precision.id} ({best.bits_per_weight:.2f} bits/weight, "
+                f"{format_bytes(best.memory.total)} with {format_bytes(free)} to spare)")
+        if best.precision.nominal_bits >= 16:
+            return text + "."
+        if best.precision.nominal_bits >= 4:
+            return text + f"; {KBIT_NOTE}."
+        text += "; below 4 bits quality falls off sharply"
+        if good:
+            four = min(good, key=lambda r: (r.counts[gpu_index], -r.precision.nominal_bits))
+            text += f", and {four.counts[gpu_index]} GPUs would hold {four.precision.id}"
+        return text + "."
+    if good or rows:
+        fewest = min(good or rows, key=lambda r: (r.counts[gpu_index] or 10**9, -r.precision.nominal_bits))
+        if fewest.counts[gpu_index]:
+            return (f"Does not fit on one {gpu.name} at any precision; {fewest.precision.id} needs "
+                    f"{fewest.counts[gpu_index]} of them (tensor parallel).")
+    return f"Does not fit on up to 64 x {gpu.name} at any precision with this workload."

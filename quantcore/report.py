@@ -1,0 +1,98 @@
+"""Plan reports as text: a terminal table view, and .json / .csv / .md files written atomically."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from quantcore.errors import BadInputError
+from quantcore.units import format_bytes
+
+COMPONENTS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "adapters", "overhead", "total")
+REPORT_SUFFIXES = (".json", ".csv", ".md")
+
+
+def render_plan_text(data: dict[str, Any], unit: str = "GiB") -> str:
+    """A terminal view of a plan dict: model line, memory table, one table per GPU."""
+    m, w = data["model"], data["workload"]
+    lines = [f"{m['id']}  ({m['architecture']}, {m['parameters'] / 1e9:,.2f}B parameters"
+             + (f", {m['active_parameters'] / 1e9:,.2f}B active" if m["active_parameters"] != m["parameters"] else "")
+             + f", from {m['source']})",
+             f"mode {w['mode']}, batch {w['batch']}, context {w['context']:,}, KV {w['kv_dtype']}", ""]
+    headers = ["precision", "bits/w"] + [c.replace("_", " ") for c in COMPONENTS]
+    rows = [[r["precision"], f"{r['bits_per_weight']:.2f}"] + [_fmt(r["memory"][c], unit) for c in COMPONENTS]
+            for r in data["rows"]]
+    lines.append(table(headers, rows))
+    gpu_ids = [g["gpu"] for g in data["rows"][0]["gpus"]] if data["rows"] else []
+    for i, gid in enumerate(gpu_ids):
+        g0 = data["rows"][0]["gpus"][i]
+        lines += ["", f"{g0['name']} ({format_bytes(g0['usable_bytes'], unit)} usable)"]
+        rows = []
+        for r in data["rows"]:
+            g = r["gpus"][i]
+            rows.append([r["precision"], "yes" if g["fits"] else "no", str(g["count"] or "> 64"),
+                         _money(g["purchase_usd"]), _money(g["hourly_usd"], 2),
+                         _num(g["decode_tokens_per_s"]), _money(g["cost_per_million_tokens"], 2),
+                         f"{g['max_context']:,}" if g.get("max_context") else "-"])
+        lines.append(table(["precision", "fits on 1", "GPUs", "purchase", "per hour", "decode tok/s",
+                            "$/M tokens", "max context"], rows))
+    if data["skipped"]:
+        lines += ["", f"skipped for mode {w['mode']}: {', '.join(data['skipped'])}"]
+    lines += ["", "assumptions:"] + [f"  - {a}" for a in data["assumptions"]]
+    return "\n".join(lines)
+
+
+def _fmt(n: int, unit: str) -> str:
+    return "-" if n == 0 else format_bytes(n, unit).replace(f" {unit}", "")
+
+
+def _money(x: float | None, digits: int = 0) -> str:
+    return "-" if x is None else f"${x:,.{digits}f}"
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.1f}"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Plain aligned text table."""
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def write_report(path: Path, data: dict[str, Any], unit: str = "GiB") -> None:
+    """Write the plan as .json, .csv or .md atomically (temp file in the same folder, then rename)."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        text = json.dumps(data, indent=1) + "\n"
+    elif suffix == ".csv":
+        buf = io.StringIO()
+        wr = csv.writer(buf)
+        wr.writerow(["precision", "bits_per_weight"] + [f"{c}_bytes" for c in COMPONENTS]
+                    + ["gpu", "gpu_count", "fits_on_one", "purchase_usd", "hourly_usd", "decode_tokens_per_s",
+                       "cost_per_million_tokens", "max_context"])
+        for r in data["rows"]:
+            for g in r["gpus"] or [None]:
+                wr.writerow([r["precision"], r["bits_per_weight"]] + [r["memory"][c] for c in COMPONENTS]
+                            + ([g["gpu"], g["count"], g["fits"], g["purchase_usd"], g["hourly_usd"],
+                                g["decode_tokens_per_s"], g["cost_per_million_tokens"], g.get("max_context")]
+                               if g else [""] * 8))
+        text = buf.getvalue()
+    else:
+        text = f"# Plan: {data['model']['id']}\n\n```\n{render_plan_text(data, unit)}\n```\n"
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise BadInputError(f"{path}: folder {parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise BadInputError(f"{path}: cannot write report ({exc.strerror or exc})") from None
