@@ -1,0 +1,125 @@
+"""Recomputes the plan when the request changes and loads models in workers, dropping stale results."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
+
+from app.state import AppState
+from app.workers import Worker
+from quantcore.errors import QuantPlannerError
+from quantcore.hardware import GPU, find_gpu, load_gpus
+from quantcore.inventory import Inventory
+from quantcore.plan import Plan, make_plan
+from quantcore.source import load_model
+
+DEBOUNCE_MS = 15
+
+
+class Controller(QObject):
+    """Owns the current Inventory and Plan. The Plan covers every catalog GPU (for the fit heatmap);
+    `selected` are the indices of the GPUs the user chose, in the order chosen."""
+
+    inventory_ready = Signal(object)
+    plan_ready = Signal(object)
+    error = Signal(str)
+    busy = Signal(str)  # what is running, "" when idle
+
+    def __init__(self, state: AppState, pool: QThreadPool | None = None) -> None:
+        super().__init__()
+        self.state = state
+        self.pool = pool or QThreadPool.globalInstance()
+        self.inventory: Inventory | None = None
+        self.plan: Plan | None = None
+        self.selected: tuple[int, ...] = ()
+        self.last_recompute_ms = 0.0
+        self.gpus: tuple[GPU, ...] = load_gpus()
+        self._generation = 0
+        self._loaded_spec = ""
+        self._worker: Worker | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self.recompute)
+        state.changed.connect(self.schedule)
+        state.model_changed.connect(self.load)
+
+    # --- models ---------------------------------------------------------------------------------------------
+    def load(self, spec: str) -> None:
+        """Load a model in a worker; a newer load makes an older one's result stale (generation counter)."""
+        self._generation += 1
+        gen = self._generation
+        if self._worker is not None:
+            self._worker.cancel()
+        worker = Worker(load_model, spec)
+        worker.signals.result.connect(lambda inv, g=gen, s=spec: self._inventory_loaded(g, s, inv))
+        worker.signals.error.connect(lambda msg, g=gen: self._load_failed(g, msg))
+        worker.signals.finished.connect(lambda g=gen: self._finished(g))
+        self._worker = worker
+        self.busy.emit(f"Loading {spec} ...")
+        self.pool.start(worker)
+
+    def cancel_load(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            self._generation += 1
+            self._restore_spec()
+            self.busy.emit("")
+
+    def _inventory_loaded(self, gen: int, spec: str, inv: Inventory) -> None:
+        if gen != self._generation:
+            return
+        self.inventory = inv
+        self._loaded_spec = spec
+        # a new model: keep the context inside its limit
+        w = self.state.request.workload
+        limit = inv.arch.max_context if inv.arch and inv.arch.max_context else 0
+        if limit and w.context > limit:
+            self.state.request = replace(self.state.request, workload=replace(w, context=limit))
+        self.inventory_ready.emit(inv)
+        self.recompute()
+
+    def _load_failed(self, gen: int, message: str) -> None:
+        if gen != self._generation:
+            return
+        self._restore_spec()
+        self.error.emit(message)
+
+    def _restore_spec(self) -> None:
+        if self._loaded_spec:
+            self.state.request = replace(self.state.request, model=self._loaded_spec)
+
+    def _finished(self, gen: int) -> None:
+        if gen == self._generation:
+            self._worker = None
+            self.busy.emit("")
+
+    # --- GPUs -----------------------------------------------------------------------------------------------
+    def reload_gpus(self) -> None:
+        """Re-read the catalog and the user's GPU file (after adding a custom GPU)."""
+        self.gpus = load_gpus()
+        self.schedule()
+
+    # --- plan -----------------------------------------------------------------------------------------------
+    def schedule(self) -> None:
+        self._timer.start()
+
+    def recompute(self) -> None:
+        """Recompute the plan now (cheap: a pure function); on bad input keep the previous plan and say why."""
+        self._timer.stop()
+        if self.inventory is None:
+            return
+        req = self.state.request
+        t0 = time.perf_counter()
+        try:
+            chosen = [find_gpu(name, self.gpus) for name in req.gpus]
+            plan = make_plan(self.inventory, req.workload, None, self.gpus)
+        except QuantPlannerError as exc:
+            self.error.emit(str(exc))
+            return
+        index = {g.id: i for i, g in enumerate(self.gpus)}
+        self.selected = tuple(index[g.id] for g in chosen)
+        self.plan = plan
+        self.last_recompute_ms = (time.perf_counter() - t0) * 1e3
+        self.plan_ready.emit(plan)

@@ -1,0 +1,65 @@
+"""Start the desktop app; `--self-test [--screenshot PATH] [--size WxH]` checks every tab offscreen and exits."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from PySide6.QtWidgets import QApplication, QTableView
+
+from app import settings as store
+from app import theme as themes
+from app.main_window import MainWindow, wait_for_plan
+
+
+def run_app(argv: Sequence[str] = ()) -> int:
+    parser = argparse.ArgumentParser(prog="quantplanner", description="QuantPlanner desktop app")
+    parser.add_argument("--self-test", action="store_true", help="open, plan, visit every tab, exit 0 if all is well")
+    parser.add_argument("--screenshot", type=Path, help="with --self-test: save a PNG of each tab (NAME-TAB.png)")
+    parser.add_argument("--size", default="1280x800", help="window size for --self-test, e.g. 1920x1080")
+    args = parser.parse_args(list(argv))
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "quantplanner"])
+    app.setApplicationName("QuantPlanner")
+    app.setOrganizationName(store.ORG)
+    themes.apply(app, store.theme(store.settings()))  # type: ignore[arg-type]
+    window = MainWindow()
+    if args.self_test:
+        return self_test(window, args.screenshot, args.size)
+    window.show()
+    return app.exec()
+
+
+def self_test(window: MainWindow, screenshot: Path | None, size: str) -> int:
+    """Load the default model, compute the plan, visit every tab; print what failed and return 1, else 0."""
+    try:
+        width, height = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        print(f"quantplanner: --size {size!r} must look like 1280x800", file=sys.stderr)
+        return 2
+    window.resize(width, height)
+    window.show()
+    problems: list[str] = []
+    if not wait_for_plan(window):
+        problems.append("no plan within 20 s" + (f": {window.banner.text()}" if window.banner.text() else ""))
+    else:
+        for i in range(window.tabs.count()):
+            window.tabs.setCurrentIndex(i)
+            QApplication.processEvents()
+            name = window.tabs.tabText(i).lower()
+            tables = window.tabs.widget(i).findChildren(QTableView) or [window.tabs.widget(i)]
+            for view in tables:
+                if isinstance(view, QTableView) and view.model().rowCount() == 0:
+                    problems.append(f"tab {name}: an empty table")
+            if screenshot is not None:
+                out = screenshot.with_name(f"{screenshot.stem}-{name}{screenshot.suffix or '.png'}")
+                if not window.grab().save(str(out)):
+                    problems.append(f"could not save {out}")
+        if not window.bars.bars[0].opts.get("width") is not None:
+            problems.append("memory bars have no data")
+    window.close()
+    if problems:
+        print("self-test failed: " + "; ".join(problems), file=sys.stderr)
+        return 1
+    print(f"self-test passed: {window.controller.inventory.id}, {len(window.controller.plan.rows)} precisions")
+    return 0

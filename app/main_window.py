@@ -1,0 +1,334 @@
+"""The main window: wires the panels, the controller, the tables and the plots together; computes nothing."""
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+                               QMainWindow, QPushButton, QScrollArea, QSplitter, QTableView, QTabWidget, QVBoxLayout,
+                               QWidget)
+
+from app import settings as store
+from app import theme as themes
+from app.controller import Controller
+from app.panels import CustomGpuDialog, GpuPanel, ModelPanel, WorkloadPanel, open_model_dialog
+from app.plots import CURVE_PRECISIONS, ContextCurves, MemoryBars
+from app.state import AppState
+from app.table_models import CostModel, FitHeatmapModel, LimitsModel, MemoryTableModel
+from quantcore.advice import recommendation
+from quantcore.errors import QuantPlannerError
+from quantcore.hardware import GPU, save_user_gpu
+from quantcore.plan import Plan, context_points, make_plan, memory_curve
+from quantcore.plan_json import plan_to_dict
+from quantcore.report import REPORT_SUFFIXES, write_report
+
+BANNER_STYLE = "QLabel { background: #c62828; color: white; padding: 6px; border-radius: 4px; }"
+
+
+def _table(model: object) -> QTableView:
+    view = QTableView()
+    view.setModel(model)
+    view.setAlternatingRowColors(True)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    view.verticalHeader().setDefaultSectionSize(22)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    return view
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, qsettings: QSettings | None = None) -> None:
+        super().__init__()
+        self.qsettings = qsettings or store.settings()
+        self.setWindowTitle("QuantPlanner")
+        self.setAcceptDrops(True)
+        self.state = AppState(store.load_request(self.qsettings))
+        self.controller = Controller(self.state)
+        self.theme = store.theme(self.qsettings)
+
+        # inputs
+        self.model_panel = ModelPanel(self.state)
+        self.workload_panel = WorkloadPanel(self.state)
+        self.gpu_panel = GpuPanel(self.state)
+        self.gpu_panel.set_catalog(self.controller.gpus)
+        inputs = QWidget()
+        col = QVBoxLayout(inputs)
+        for panel in (self.model_panel, self.workload_panel, self.gpu_panel):
+            col.addWidget(panel)
+        col.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inputs)
+        scroll.setMinimumWidth(340)
+
+        # outputs
+        self.banner = QLabel()
+        self.banner.setStyleSheet(BANNER_STYLE)
+        self.banner.setWordWrap(True)
+        self.banner.hide()
+        self.advice = QLabel()
+        self.advice.setWordWrap(True)
+        self.advice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.memory_model, self.heatmap_model = MemoryTableModel(), FitHeatmapModel()
+        self.limits_model, self.cost_model = LimitsModel(), CostModel()
+        self.memory_view = _table(self.memory_model)
+        self.heatmap_view = _table(self.heatmap_model)
+        self.heatmap_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.limits_view = _table(self.limits_model)
+        self.cost_view = _table(self.cost_model)
+        self.bars, self.curves = MemoryBars(), ContextCurves()
+
+        plots = QSplitter(Qt.Orientation.Horizontal)
+        plots.addWidget(self.bars)
+        plots.addWidget(self.curves)
+        memory_tab = QSplitter(Qt.Orientation.Vertical)
+        memory_tab.addWidget(self.memory_view)
+        memory_tab.addWidget(plots)
+        memory_tab.setSizes([330, 420])
+        fit_tab = QWidget()
+        fit = QVBoxLayout(fit_tab)
+        fit.addWidget(QLabel("GPUs needed per GPU model and precision (green: fits on one; amber: 2-8; red: more)"))
+        fit.addWidget(self.heatmap_view, 3)
+        self.limits_label = QLabel()
+        fit.addWidget(self.limits_label)
+        fit.addWidget(self.limits_view, 2)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(memory_tab, "Memory")
+        self.tabs.addTab(fit_tab, "Fit")
+        self.tabs.addTab(self.cost_view, "Cost")
+        right = QWidget()
+        out = QVBoxLayout(right)
+        out.setContentsMargins(4, 4, 4, 4)
+        out.addWidget(self.banner)
+        out.addWidget(self.advice)
+        out.addWidget(self.tabs, 1)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(scroll)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([360, 1000])
+        self.setCentralWidget(split)
+
+        self.busy_label = QLabel()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.hide()
+        self.timing_label = QLabel()
+        self.statusBar().addWidget(self.busy_label, 1)
+        self.statusBar().addPermanentWidget(self.cancel_button)
+        self.statusBar().addPermanentWidget(self.timing_label)
+        self._menus()
+        self._wire()
+        geometry = self.qsettings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+        self.controller.load(self.state.request.model)
+
+    # --- wiring -----------------------------------------------------------------------------------------------
+    def _menus(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        self._action(file, "&Open model file...", QKeySequence.StandardKey.Open, self.open_file)
+        self._action(file, "Open model &folder...", "Ctrl+Shift+O", self.open_folder)
+        self._action(file, "&Export plan...", "Ctrl+E", self.export)
+        file.addSeparator()
+        self._action(file, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        edit = self.menuBar().addMenu("&Edit")
+        self._action(edit, "&Copy cells", QKeySequence.StandardKey.Copy, self.copy_selection)
+        view = self.menuBar().addMenu("&View")
+        units = QActionGroup(self)
+        self.unit_actions: dict[str, QAction] = {}
+        for unit in ("GiB", "GB"):
+            act = QAction(f"Show {unit}" + (" (2^30 bytes)" if unit == "GiB" else " (10^9 bytes)"), self,
+                          checkable=True, checked=self.state.request.unit == unit)
+            act.triggered.connect(lambda _=False, u=unit: self.state.set_unit(u))
+            units.addAction(act)
+            view.addAction(act)
+            self.unit_actions[unit] = act
+        view.addSeparator()
+        themes_group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for name in themes.THEMES:
+            act = QAction(f"{name.capitalize()} theme", self, checkable=True, checked=self.theme == name)
+            act.triggered.connect(lambda _=False, n=name: self.set_theme(n))
+            themes_group.addAction(act)
+            view.addAction(act)
+            self.theme_actions[name] = act
+
+    def _action(self, menu, text, shortcut, slot) -> QAction:  # type: ignore[no-untyped-def]
+        act = QAction(text, self)
+        act.setShortcut(QKeySequence(shortcut))
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    def _wire(self) -> None:
+        c = self.controller
+        c.plan_ready.connect(self.show_plan)
+        c.inventory_ready.connect(self.show_inventory)
+        c.error.connect(self.show_error)
+        c.busy.connect(self.show_busy)
+        self.cancel_button.clicked.connect(c.cancel_load)
+        self.workload_panel.error.connect(self.show_error)
+        self.model_panel.open_requested.connect(self.open_file)
+        self.model_panel.open_folder_requested.connect(self.open_folder)
+        self.gpu_panel.add_requested.connect(self.add_gpu)
+
+    # --- rendering --------------------------------------------------------------------------------------------
+    def show_inventory(self, inv: object) -> None:
+        self.model_panel.show_inventory(inv)  # type: ignore[arg-type]
+        arch = getattr(inv, "arch", None)
+        self.workload_panel.set_context_limit(arch.max_context if arch and arch.max_context else 1 << 20)
+        self.workload_panel.show_workload()
+
+    def show_plan(self, plan: Plan) -> None:
+        self.banner.hide()
+        unit, selected = self.state.request.unit, self.controller.selected
+        for model in (self.memory_model, self.heatmap_model, self.limits_model, self.cost_model):
+            model.set_plan(plan, selected, unit)
+        if plan.rows:
+            self.bars.update_plan(plan, selected, unit)
+            self._update_curves(plan, selected, unit)
+        gpus = plan.rows[0].gpu_list if plan.rows else ()
+        if selected:
+            self.advice.setText("<b>Recommendation:</b> " + recommendation(plan, selected[0]))
+            self.limits_label.setText(f"On {gpus[selected[0]].name}: GPUs needed, largest context and batch per precision")
+        else:
+            self.advice.setText("Tick a GPU on the left to see what fits.")
+            self.limits_label.setText("Tick a GPU to see the largest context and batch per precision")
+        self.timing_label.setText(f"plan: {len(plan.rows)} precisions x {len(gpus)} GPUs in "
+                                  f"{self.controller.last_recompute_ms:.1f} ms")
+
+    def _update_curves(self, plan: Plan, selected: tuple[int, ...], unit: str) -> None:
+        inv, w = plan.inventory, plan.workload
+        limit = inv.arch.max_context if inv.arch and inv.arch.max_context else max(w.context, 8192)
+        contexts = context_points(limit)
+        present = [r.precision.id for r in plan.rows]
+        wanted = [p for p in CURVE_PRECISIONS if p in present] or present[:6]
+        curves = {p: memory_curve(inv, p, w, contexts) for p in wanted}
+        gpus = plan.rows[0].gpu_list
+        self.curves.update_curves(contexts, curves, [(gpus[i].name, gpus[i].usable_bytes) for i in selected], unit)
+
+    def show_error(self, message: str) -> None:
+        self.banner.setText(message)
+        self.banner.show()
+        self.statusBar().showMessage("Error: " + message, 10000)
+
+    def show_busy(self, text: str) -> None:
+        self.busy_label.setText(text)
+        self.cancel_button.setVisible(bool(text))
+
+    # --- actions ----------------------------------------------------------------------------------------------
+    def open_file(self) -> None:
+        path = open_model_dialog(self)
+        if path:
+            self.state.set_model(path)
+
+    def open_folder(self) -> None:
+        path = open_model_dialog(self, folder=True)
+        if path:
+            self.state.set_model(path)
+
+    def export(self, path: str | None = None) -> Path | None:
+        """Write the plan for the chosen GPUs as .json / .csv / .md (atomically)."""
+        if self.controller.plan is None or self.controller.inventory is None:
+            return None
+        if not path:
+            name = re.sub(r"[^A-Za-z0-9._-]+", "_", self.controller.inventory.id) + ".json"
+            path, _ = QFileDialog.getSaveFileName(self, "Export plan", name, "JSON (*.json);;CSV (*.csv);;Markdown (*.md)")
+            if not path:
+                return None
+        target = Path(path)
+        if target.suffix.lower() not in REPORT_SUFFIXES:
+            self.show_error(f"{target.name}: export as one of {', '.join(REPORT_SUFFIXES)}")
+            return None
+        try:
+            gpus = tuple(self.controller.gpus[i] for i in self.controller.selected)
+            plan = make_plan(self.controller.inventory, self.state.request.workload, None, gpus)
+            write_report(target, plan_to_dict(plan), self.state.request.unit)
+        except QuantPlannerError as exc:
+            self.show_error(str(exc))
+            return None
+        self.statusBar().showMessage(f"Exported {target}", 5000)
+        return target
+
+    def copy_selection(self) -> None:
+        """Copy the selected cells of the visible table as tab-separated text."""
+        view = self.focusWidget()
+        if not isinstance(view, QTableView):
+            view = {0: self.memory_view, 1: self.heatmap_view, 2: self.cost_view}[self.tabs.currentIndex()]
+        indexes = sorted(view.selectionModel().selectedIndexes(), key=lambda i: (i.row(), i.column()))
+        if not indexes:
+            return
+        rows: dict[int, list[str]] = {}
+        for i in indexes:
+            rows.setdefault(i.row(), []).append(str(i.data() or ""))
+        QGuiApplication.clipboard().setText("\n".join("\t".join(r) for r in rows.values()))
+
+    def add_gpu(self) -> None:
+        dialog = CustomGpuDialog(self)
+        if not dialog.exec():
+            return
+        self.save_custom_gpu(**dialog.values())
+
+    def save_custom_gpu(self, name: str, memory_gib: float, bandwidth_gbps: float, fp16_tflops: float,
+                        purchase_usd: float | None = None, hourly_usd: float | None = None) -> GPU | None:
+        gid = "custom-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "gpu")
+        gpu = GPU(id=gid, name=name or gid, vendor="custom", memory_bytes=int(memory_gib * 2**30),
+                  bandwidth_bytes_per_s=bandwidth_gbps * 1e9, fp32_flops=fp16_tflops * 1e12 / 2,
+                  fp16_flops=fp16_tflops * 1e12, bf16_flops=fp16_tflops * 1e12, fp8_flops=0.0, int8_ops=0.0,
+                  tdp_w=0.0, purchase_usd=purchase_usd, hourly_usd=hourly_usd, unified_memory=False,
+                  source="added in QuantPlanner", date=date.today().isoformat(), custom=True)
+        try:
+            save_user_gpu(gpu)
+        except QuantPlannerError as exc:
+            self.show_error(str(exc))
+            return None
+        self.controller.reload_gpus()
+        self.state.set_gpus(tuple(dict.fromkeys((*self.state.request.gpus, gid))))
+        self.gpu_panel.set_catalog(self.controller.gpus)
+        return gpu
+
+    def set_theme(self, name: str) -> None:
+        self.theme = name
+        self.qsettings.setValue("theme", name)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            themes.apply(app, name)
+            for plot in (self.bars, self.curves):
+                plot.setBackground("#1e1f22" if themes.resolve(name) == "dark" else "w")
+
+    # --- drag and drop, closing -------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.state.set_model(urls[0])
+            event.acceptProposedAction()
+
+    def save_settings(self) -> None:
+        store.save_request(self.qsettings, self.state.request)
+        store.save_window(self.qsettings, self.saveGeometry(), self.saveState())
+        self.qsettings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.controller.cancel_load()
+        self.save_settings()
+        super().closeEvent(event)
+
+
+def wait_for_plan(window: MainWindow, timeout_ms: int = 20000) -> bool:
+    """Spin the event loop until the window has a plan (used by the self-test)."""
+    import time
+
+    deadline = time.monotonic() + timeout_ms / 1000
+    while window.controller.plan is None and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.005)
+    return window.controller.plan is not None

@@ -1,0 +1,111 @@
+"""pyqtgraph views of a plan: stacked memory bars with GPU capacity lines, and memory-vs-context curves."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+
+from quantcore.plan import Plan
+
+COMPONENTS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "adapters", "overhead")
+COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d")
+GPU_COLOURS = ("#d62728", "#9467bd", "#17becf", "#bcbd22", "#8c564b", "#e377c2")
+CURVE_PRECISIONS = ("fp32", "bf16", "fp8", "q8_0", "q6_k", "q4_k_m", "nf4", "q3_k_m", "q2_k")
+UNITS = {"GiB": 2**30, "GB": 10**9}
+
+
+class MemoryBars(pg.PlotWidget):
+    """Horizontal stacked bars, one per precision, one colour per memory line; a vertical line per chosen GPU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMenuEnabled(False)
+        self.showGrid(x=True, y=False, alpha=0.2)
+        self.getPlotItem().invertY(True)
+        self.legend = self.addLegend(offset=(-10, 10))
+        self.bars = []
+        for name, colour in zip(COMPONENTS, COLOURS):
+            item = pg.BarGraphItem(x0=[], y=[], width=[], height=0.7, brush=colour, pen=pg.mkPen(None))
+            self.addItem(item)
+            self.legend.addItem(item, name.replace("_", " "))
+            self.bars.append(item)
+        self.lines: list[pg.InfiniteLine] = []
+
+    def update_plan(self, plan: Plan, selected: tuple[int, ...], unit: str) -> None:
+        div = UNITS[unit]
+        rows = plan.rows
+        y = np.arange(len(rows), dtype=float)
+        left = np.zeros(len(rows))
+        for name, item in zip(COMPONENTS, self.bars):
+            width = np.array([getattr(r.memory, name) for r in rows], dtype=float) / div
+            item.setOpts(x0=left.copy(), y=y, width=width, height=0.7)
+            left += width
+        ticks = [(float(i), r.precision.id) for i, r in enumerate(rows)]
+        self.getAxis("left").setTicks([ticks])
+        self.setLabel("bottom", f"memory ({unit})")
+        gpus = [rows[0].gpu_list[i] for i in selected] if rows else []
+        self._set_lines([(g.name, g.usable_bytes / div) for g in gpus])
+        self.setYRange(-0.6, max(len(rows) - 0.4, 0.5), padding=0)
+        top = max([*left, *(v for _, v in self.line_values)], default=1.0)
+        self.setXRange(0, top * 1.08, padding=0)
+
+    def _set_lines(self, values: list[tuple[str, float]]) -> None:
+        while len(self.lines) < len(values):
+            colour = GPU_COLOURS[len(self.lines) % len(GPU_COLOURS)]
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
+                                   label="", labelOpts={"position": 0.97, "color": colour, "anchors": [(1, 0), (1, 0)]})
+            self.addItem(line)
+            self.lines.append(line)
+        for i, line in enumerate(self.lines):
+            visible = i < len(values)
+            line.setVisible(visible)
+            if visible:
+                name, value = values[i]
+                line.setPos(value)
+                line.label.setFormat(f"{name} ")
+        self.line_values = values
+
+
+class ContextCurves(pg.PlotWidget):
+    """Total memory against context length for a few representative precisions, with GPU capacity lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMenuEnabled(False)
+        self.showGrid(x=True, y=True, alpha=0.2)
+        self.legend = self.addLegend(offset=(10, 10))
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        palette = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d", "#bab0ac", "#eeca3b")
+        for pid, colour in zip(CURVE_PRECISIONS, palette):
+            item = self.plot([], [], pen=pg.mkPen(colour, width=2), name=pid)
+            self.curves[pid] = item
+        self.lines: list[pg.InfiniteLine] = []
+        self.setLabel("bottom", "context (tokens per sequence)")
+
+    def update_curves(self, contexts: tuple[int, ...], curves: dict[str, tuple[int, ...]],
+                      capacities: list[tuple[str, int]], unit: str) -> None:
+        div = UNITS[unit]
+        x = np.asarray(contexts, dtype=float)
+        for pid, item in self.curves.items():
+            if pid in curves:
+                item.setData(x, np.asarray(curves[pid], dtype=float) / div)
+                item.setVisible(True)
+            else:
+                item.setData([], [])
+                item.setVisible(False)
+        while len(self.lines) < len(capacities):
+            colour = GPU_COLOURS[len(self.lines) % len(GPU_COLOURS)]
+            line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
+                                   label="", labelOpts={"position": 0.02, "color": colour, "anchors": [(0, 1), (0, 1)]})
+            self.addItem(line)
+            self.lines.append(line)
+        for i, line in enumerate(self.lines):
+            line.setVisible(i < len(capacities))
+            if i < len(capacities):
+                name, value = capacities[i]
+                line.setPos(value / div)
+                line.label.setFormat(name)
+        self.setLabel("left", f"memory ({unit})")
+        peak = max([max(c) for c in curves.values() if c] + [v for _, v in capacities] + [1]) / div
+        self.setYRange(0, peak * 1.05, padding=0)
+        self.setXRange(0, float(x[-1]) if len(x) else 1.0, padding=0.02)

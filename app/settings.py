@@ -1,0 +1,53 @@
+"""Persist the last request, window state, units and theme with QSettings."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, fields
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from app.state import Request
+from quantcore.errors import QuantPlannerError
+from quantcore.workload import Workload
+
+ORG, APP = "QuantPlanner", "QuantPlanner"
+
+
+def settings() -> QSettings:
+    return QSettings(ORG, APP)
+
+
+def save_request(s: QSettings, request: Request) -> None:
+    s.setValue("model", request.model)
+    s.setValue("workload", json.dumps(asdict(request.workload)))
+    s.setValue("gpus", json.dumps(list(request.gpus)))
+    s.setValue("unit", request.unit)
+
+
+def load_request(s: QSettings) -> Request:
+    """The saved request; any part that no longer makes sense falls back to the default."""
+    default = Request()
+    model = str(s.value("model", default.model) or default.model)
+    workload = default.workload
+    try:
+        raw = json.loads(str(s.value("workload", "{}")))
+        known = {f.name for f in fields(Workload)}
+        data = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
+        workload = Workload(**data)
+    except (ValueError, TypeError, QuantPlannerError):
+        pass
+    try:
+        gpus = tuple(str(g) for g in json.loads(str(s.value("gpus", "[]")))) or default.gpus
+    except (ValueError, TypeError):
+        gpus = default.gpus
+    unit = str(s.value("unit", default.unit))
+    return Request(model=model, workload=workload, gpus=gpus, unit=unit if unit in ("GiB", "GB") else "GiB")
+
+
+def save_window(s: QSettings, geometry: QByteArray, state: QByteArray) -> None:
+    s.setValue("geometry", geometry)
+    s.setValue("window_state", state)
+
+
+def theme(s: QSettings) -> str:
+    return str(s.value("theme", "system"))
