@@ -75,7 +75,6 @@ class MainWindow(QMainWindow):
         self.limits_model, self.cost_model = LimitsModel(), CostModel()
         self.memory_view = _table(self.memory_model)
         self.heatmap_view = _table(self.heatmap_model)
-        self.heatmap_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.limits_view = _table(self.limits_model)
         self.cost_view = _table(self.cost_model)
         self.bars, self.curves = MemoryBars(), ContextCurves()

@@ -22,7 +22,7 @@ class MemoryBars(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.showGrid(x=True, y=False, alpha=0.2)
         self.getPlotItem().invertY(True)
-        self.legend = self.addLegend(offset=(-10, 10))
+        self.legend = self.addLegend(offset=(-10, -10))  # bottom right: the low-bit bars there are short
         self.bars = []
         for name, colour in zip(COMPONENTS, COLOURS):
             item = pg.BarGraphItem(x0=[], y=[], width=[], height=0.7, brush=colour, pen=pg.mkPen(None))
@@ -53,7 +53,7 @@ class MemoryBars(pg.PlotWidget):
         while len(self.lines) < len(values):
             colour = GPU_COLOURS[len(self.lines) % len(GPU_COLOURS)]
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
-                                   label="", labelOpts={"position": 0.97, "color": colour, "anchors": [(1, 0), (1, 0)]})
+                                   label="", labelOpts={"position": 0.99, "color": colour, "anchors": [(1, 1), (1, 1)]})
             self.addItem(line)
             self.lines.append(line)
         for i, line in enumerate(self.lines):

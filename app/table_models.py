@@ -196,7 +196,8 @@ class LimitsModel(_PlanModel):
 class CostModel(_PlanModel):
     """One row per (chosen GPU, precision): GPUs, purchase and hourly cost, speed, cost per million tokens."""
 
-    headers = ["GPU", "precision", "GPUs", "purchase", "per hour", "decode tok/s", "prefill tok/s", "$ / M tokens"]
+    headers = ["GPU", "precision", "GPUs", "purchase", "per hour", "break-even (days)", "decode tok/s",
+               "prefill tok/s", "$ / M tokens"]
 
     def _rebuild(self) -> None:
         self.items = [(gi, r) for gi in self.selected for r in self.plan.rows] if self.plan else []
@@ -209,7 +210,9 @@ class CostModel(_PlanModel):
             return None
         gi, row = self.items[index.row()]
         opt = row.gpus[gi]
-        raw = [opt.gpu.name, row.precision.id, opt.count, opt.purchase_usd, opt.hourly_usd,
+        buy, rent = opt.purchase_usd, opt.hourly_usd
+        breakeven = buy / rent / 24 if buy and rent else None
+        raw = [opt.gpu.name, row.precision.id, opt.count, buy, rent, breakeven,
                opt.decode_tokens_per_s, opt.prefill_tokens_per_s, opt.cost_per_million_tokens]
         col = index.column()
         if role == Qt.ItemDataRole.UserRole:
@@ -222,16 +225,17 @@ class CostModel(_PlanModel):
                 return "-"
             if col == 3:
                 return f"${v:,.0f}"
-            if col in (4, 7):
+            if col in (4, 8):
                 return f"${v:,.2f}"
-            if col in (5, 6):
-                return f"{v:,.1f}"
+            if col in (5, 6, 7):
+                return f"{v:,.1f}" if col != 5 else f"{v:,.0f}"
             return v
         if role == Qt.ItemDataRole.ToolTipRole:
-            return {5: "Roofline: a decode step reads the active weights and the batch's KV cache once; bandwidth "
+            return {5: "Days of round-the-clock rent that cost as much as buying the GPUs (power not included).",
+                    6: "Roofline: a decode step reads the active weights and the batch's KV cache once; bandwidth "
                        "x efficiency bounds it (or compute, at large batch).",
-                    6: "Roofline: 2 x active parameters FLOPs per prompt token at the GPU's dense rate x efficiency.",
-                    7: "Hourly rent of the GPUs needed / generated tokens per hour at the decode rate."}.get(col)
+                    7: "Roofline: 2 x active parameters FLOPs per prompt token at the GPU's dense rate x efficiency.",
+                    8: "Hourly rent of the GPUs needed / generated tokens per hour at the decode rate."}.get(col)
         if role == Qt.ItemDataRole.BackgroundRole and col == 2:
             return count_colour(opt.count)
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 2:
