@@ -34,8 +34,19 @@ def _table(model: object) -> QTableView:
     view.setAlternatingRowColors(True)
     view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
     view.verticalHeader().setDefaultSectionSize(22)
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    view.horizontalHeader().setStretchLastSection(False)
+    view.horizontalHeader().setResizeContentsPrecision(0)  # size columns from the rows on screen only
     return view
+
+
+def _fit_columns(view: QTableView, previous: list[str]) -> list[str]:
+    """Size columns to their contents when the headers change (not on every redraw: that reads every cell)."""
+    model = view.model()
+    headers = [str(model.headerData(i, Qt.Orientation.Horizontal)) for i in range(model.columnCount())]
+    if headers != previous:
+        view.resizeColumnsToContents()
+    return headers
 
 
 class MainWindow(QMainWindow):
@@ -78,6 +89,8 @@ class MainWindow(QMainWindow):
         self.limits_view = _table(self.limits_model)
         self.cost_view = _table(self.cost_model)
         self.bars, self.curves = MemoryBars(), ContextCurves()
+        self._headers: dict[int, list[str]] = {}
+        self._sized: object = None
 
         plots = QSplitter(Qt.Orientation.Horizontal)
         plots.addWidget(self.bars)
@@ -188,6 +201,11 @@ class MainWindow(QMainWindow):
         unit, selected = self.state.request.unit, self.controller.selected
         for model in (self.memory_model, self.heatmap_model, self.limits_model, self.cost_model):
             model.set_plan(plan, selected, unit)
+        sized = self.controller.inventory
+        for view in (self.memory_view, self.heatmap_view, self.limits_view, self.cost_view):
+            key = id(view)
+            self._headers[key] = _fit_columns(view, self._headers.get(key, []) if self._sized == sized else [])
+        self._sized = sized
         if plan.rows:
             self.bars.update_plan(plan, selected, unit)
             self._update_curves(plan, selected, unit)

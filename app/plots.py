@@ -20,8 +20,8 @@ class MemoryBars(pg.PlotWidget):
     def __init__(self) -> None:
         super().__init__()
         self.setMenuEnabled(False)
-        self.showGrid(x=True, y=False, alpha=0.2)
         self.getPlotItem().invertY(True)
+        self.getAxis("left").setWidth(104)  # fixed: precision ids fit, and relabelling never re-lays out the plot
         self.legend = self.addLegend(offset=(-10, -10))  # bottom right: the low-bit bars there are short
         self.bars = []
         for name, colour in zip(COMPONENTS, COLOURS):
@@ -72,12 +72,12 @@ class ContextCurves(pg.PlotWidget):
     def __init__(self) -> None:
         super().__init__()
         self.setMenuEnabled(False)
-        self.showGrid(x=True, y=True, alpha=0.2)
+        self.getAxis("left").setWidth(56)
         self.legend = self.addLegend(offset=(10, 10))
         self.curves: dict[str, pg.PlotDataItem] = {}
         palette = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d", "#bab0ac", "#eeca3b")
         for pid, colour in zip(CURVE_PRECISIONS, palette):
-            item = self.plot([], [], pen=pg.mkPen(colour, width=2), name=pid)
+            item = self.plot([], [], pen=pg.mkPen(colour, width=2), name=pid, antialias=True)
             self.curves[pid] = item
         self.lines: list[pg.InfiniteLine] = []
         self.setLabel("bottom", "context (tokens per sequence)")

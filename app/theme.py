@@ -50,6 +50,6 @@ def apply(app: QApplication, theme: str) -> str:
     mode = resolve(theme)
     app.setStyle("Fusion")
     app.setPalette(_dark_palette() if mode == "dark" else app.style().standardPalette())
-    pg.setConfigOptions(antialias=True, background="#1e1f22" if mode == "dark" else "w",
+    pg.setConfigOptions(antialias=False, background="#1e1f22" if mode == "dark" else "w",
                         foreground="#dee0e4" if mode == "dark" else "#202124")
     return mode

@@ -10,7 +10,7 @@ from typing import Any, Callable
 from quantcore import formats
 from quantcore.errors import BadInputError
 from quantcore.inventory import Architecture, Inventory
-from quantcore.workload import ALL_LINEAR, MAX_BATCH, MAX_CONTEXT, Workload
+from quantcore.workload import ALL_LINEAR, MAX_BATCH, MAX_CONTEXT, Workload, with_size
 
 MiB = 2**20
 GiB = 2**30
@@ -447,13 +447,13 @@ def max_context(inv: Inventory, pid: str, workload: Workload, budget_bytes: int,
     if limit is None:
         limit = arch.max_context if arch is not None and arch.max_context else MAX_CONTEXT
     limit = min(limit, MAX_CONTEXT)
-    return _largest(lambda c: _fits(inv, pid, replace(workload, context=c), budget_bytes, gpu_memory_bytes), limit)
+    return _largest(lambda c: _fits(inv, pid, with_size(workload, context=c), budget_bytes, gpu_memory_bytes), limit)
 
 
 def max_batch(inv: Inventory, pid: str, workload: Workload, budget_bytes: int,
               gpu_memory_bytes: int | None = None, limit: int = MAX_BATCH) -> int:
     """Largest batch at the workload's context whose per-GPU total fits in budget_bytes; 0 if none."""
-    return _largest(lambda b: _fits(inv, pid, replace(workload, batch=b), budget_bytes, gpu_memory_bytes),
+    return _largest(lambda b: _fits(inv, pid, with_size(workload, batch=b), budget_bytes, gpu_memory_bytes),
                     min(limit, MAX_BATCH))
 
 

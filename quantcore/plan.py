@@ -10,7 +10,7 @@ from quantcore.formats import Precision
 from quantcore.hardware import GPU
 from quantcore.inventory import Inventory
 from quantcore.memory import MemoryBreakdown
-from quantcore.workload import Workload
+from quantcore.workload import Workload, with_size
 
 MAX_GPUS = 64  # tensor-parallel degrees tried: divisors of the head count up to this
 
@@ -216,7 +216,7 @@ def assumptions(inv: Inventory, w: Workload, skipped: tuple[str, ...]) -> tuple[
     return tuple(out)
 
 
-def context_points(limit: int, n: int = 48) -> tuple[int, ...]:
+def context_points(limit: int, n: int = 32) -> tuple[int, ...]:
     """Context lengths to sample a memory-vs-context curve at: 0 .. limit, evenly spaced, ending at limit."""
     limit = max(1, limit)
     return tuple(sorted({max(1, round(limit * i / (n - 1))) for i in range(n)}))
@@ -225,5 +225,5 @@ def context_points(limit: int, n: int = 48) -> tuple[int, ...]:
 def memory_curve(inv: Inventory, pid: str, workload: Workload, contexts: tuple[int, ...],
                  gpu_memory_bytes: int | None = None) -> tuple[int, ...]:
     """Total bytes (one GPU's worth of work) at each context length, the rest of the workload unchanged."""
-    return tuple(memory.memory_breakdown(inv, pid, replace(workload, context=c), gpu_memory_bytes).total
+    return tuple(memory.memory_breakdown(inv, pid, with_size(workload, context=c), gpu_memory_bytes).total
                  for c in contexts)

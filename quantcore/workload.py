@@ -1,6 +1,7 @@
 """What the model is asked to do (inference or training, batch, context, parallelism), validated on creation."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 from quantcore.errors import BadInputError
@@ -115,3 +116,18 @@ def _targets(targets: object, needed: bool) -> None:
     for t in targets:
         if t != ALL_LINEAR and t not in LORA_KINDS:
             raise BadInputError(f"unknown LoRA target {t!r}; use all-linear or kinds: {', '.join(LORA_KINDS)}")
+
+
+def with_size(w: Workload, *, context: int | None = None, batch: int | None = None) -> Workload:
+    """A copy with another context and/or batch, checking only those two fields (the rest is already valid).
+
+    Curves and largest-context searches make thousands of these; full validation would dominate their cost.
+    """
+    out = copy.copy(w)
+    if context is not None:
+        _int_in("context", context, 1, MAX_CONTEXT)
+        object.__setattr__(out, "context", context)
+    if batch is not None:
+        _int_in("batch", batch, 1, MAX_BATCH)
+        object.__setattr__(out, "batch", batch)
+    return out
