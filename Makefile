@@ -9,7 +9,7 @@ MODEL  ?= meta-llama/Llama-3.1-8B
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run test bench dist clean
+.PHONY: setup run plan test bench dist clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
+	HF_HUB_OFFLINE=1 $(VENV)/bin/quantplanner
+
+plan: setup
 	HF_HUB_OFFLINE=1 $(VENV)/bin/quantplanner plan $(MODEL) --gpu rtx-4090 --gpu h100-sxm
 
 test: setup
@@ -28,6 +31,7 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/plan_speed.py
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/startup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -45,7 +45,7 @@ class ModelPanel(QGroupBox):
         self.filter = QLineEdit(placeholderText="Filter bundled models, or type a count like 70B and press Enter")
         self.filter.setClearButtonEnabled(True)
         self.list = QListWidget()
-        self.list.setMinimumHeight(120)
+        self.list.setMinimumHeight(150)
         for m in bundled_models():
             item = QListWidgetItem(m.id)
             item.setToolTip(f"bundled config.json, taken {m.taken}")
@@ -84,6 +84,12 @@ class ModelPanel(QGroupBox):
         self.state.set_model(visible[0].text() if len(visible) == 1 else text)
 
     def show_inventory(self, inv: Inventory) -> None:
+        self.list.blockSignals(True)
+        matches = self.list.findItems(inv.id, Qt.MatchFlag.MatchExactly)
+        self.list.setCurrentItem(matches[0] if matches else None)
+        if matches:
+            self.list.scrollToItem(matches[0])
+        self.list.blockSignals(False)
         a = inv.arch
         source = {"safetensors": "exact, from safetensors headers", "gguf": "exact, from the GGUF header",
                   "config": "analytic, from config.json", "count": "a guess from a bare parameter count"}[inv.source]
@@ -105,6 +111,8 @@ class ModelPanel(QGroupBox):
         html = "".join(f"<tr><td style='padding-right:8px'><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
         notes = "".join(f"<br><i>{n}</i>" for n in inv.notes)
         self.facts.setText(f"<table>{html}</table>{notes}")
+        # a word-wrapped label reports no useful minimum height: pin it so the scroll area never squeezes it
+        self.facts.setMinimumHeight(self.facts.heightForWidth(max(self.facts.width(), 300)))
 
 
 class WorkloadPanel(QGroupBox):
@@ -251,7 +259,7 @@ class GpuPanel(QGroupBox):
         self.filter = QLineEdit(placeholderText="Filter GPUs")
         self.filter.setClearButtonEnabled(True)
         self.list = QListWidget()
-        self.list.setMinimumHeight(140)
+        self.list.setMinimumHeight(220)
         add = QPushButton("Add custom GPU...")
         lay = QVBoxLayout(self)
         lay.addWidget(self.filter)
