@@ -202,10 +202,14 @@ class MainWindow(QMainWindow):
         for model in (self.memory_model, self.heatmap_model, self.limits_model, self.cost_model):
             model.set_plan(plan, selected, unit)
         sized = self.controller.inventory
-        for view in (self.memory_view, self.heatmap_view, self.limits_view, self.cost_view):
+        for view in (self.memory_view, self.limits_view, self.cost_view):
             key = id(view)
             self._headers[key] = _fit_columns(view, self._headers.get(key, []) if self._sized == sized else [])
         self._sized = sized
+        # heatmap: 29 x 23 short numbers; size columns from the headers alone (reading every cell is slow)
+        metrics = self.heatmap_view.horizontalHeader().fontMetrics()
+        widest = max((metrics.horizontalAdvance(h) for h in self.heatmap_model.headers), default=40)
+        self.heatmap_view.horizontalHeader().setDefaultSectionSize(widest + 14)
         if plan.rows:
             self.bars.update_plan(plan, selected, unit)
             self._update_curves(plan, selected, unit)
