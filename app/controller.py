@@ -11,6 +11,7 @@ from app.workers import Worker
 from quantcore.errors import QuantPlannerError
 from quantcore.hardware import GPU, find_gpu, load_gpus
 from quantcore.inventory import Inventory
+from quantcore.formats import precision_ids
 from quantcore.plan import Plan, make_plan
 from quantcore.source import load_model
 
@@ -114,7 +115,8 @@ class Controller(QObject):
         t0 = time.perf_counter()
         try:
             chosen = [find_gpu(name, self.gpus) for name in req.gpus]
-            plan = make_plan(self.inventory, req.workload, None, self.gpus)
+            hidden = req.hidden_precisions if set(precision_ids()) - set(req.hidden_precisions) else ()
+            plan = make_plan(self.inventory, req.workload, None, self.gpus, hidden=hidden)
         except QuantPlannerError as exc:
             self.error.emit(str(exc))
             return

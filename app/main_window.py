@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QHB
 from app import settings as store
 from app import theme as themes
 from app.controller import Controller
-from app.panels import CustomGpuDialog, GpuPanel, ModelPanel, WorkloadPanel, open_model_dialog
+from app.panels import CustomGpuDialog, GpuPanel, ModelPanel, PrecisionPanel, WorkloadPanel, open_model_dialog
 from app.plots import CURVE_PRECISIONS, ContextCurves, MemoryBars
 from app.state import AppState
 from app.table_models import CostModel, FitHeatmapModel, LimitsModel, MemoryTableModel
@@ -64,9 +64,10 @@ class MainWindow(QMainWindow):
         self.workload_panel = WorkloadPanel(self.state)
         self.gpu_panel = GpuPanel(self.state)
         self.gpu_panel.set_catalog(self.controller.gpus)
+        self.precision_panel = PrecisionPanel(self.state)
         inputs = QWidget()
         col = QVBoxLayout(inputs)
-        for panel in (self.model_panel, self.workload_panel, self.gpu_panel):
+        for panel in (self.model_panel, self.workload_panel, self.gpu_panel, self.precision_panel):
             col.addWidget(panel)
         col.addStretch(1)
         scroll = QScrollArea()

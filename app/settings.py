@@ -8,6 +8,7 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from app.state import Request
 from quantcore.errors import QuantPlannerError
+from quantcore.formats import precision_ids
 from quantcore.workload import Workload
 
 ORG, APP = "QuantPlanner", "QuantPlanner"
@@ -22,6 +23,7 @@ def save_request(s: QSettings, request: Request) -> None:
     s.setValue("workload", json.dumps(asdict(request.workload)))
     s.setValue("gpus", json.dumps(list(request.gpus)))
     s.setValue("unit", request.unit)
+    s.setValue("hidden_precisions", json.dumps(list(request.hidden_precisions)))
 
 
 def load_request(s: QSettings) -> Request:
@@ -41,7 +43,12 @@ def load_request(s: QSettings) -> Request:
     except (ValueError, TypeError):
         gpus = default.gpus
     unit = str(s.value("unit", default.unit))
-    return Request(model=model, workload=workload, gpus=gpus, unit=unit if unit in ("GiB", "GB") else "GiB")
+    try:
+        hidden = tuple(str(p) for p in json.loads(str(s.value("hidden_precisions", "[]"))) if p in precision_ids())
+    except (ValueError, TypeError):
+        hidden = ()
+    return Request(model=model, workload=workload, gpus=gpus, unit=unit if unit in ("GiB", "GB") else "GiB",
+                   hidden_precisions=hidden)
 
 
 def save_window(s: QSettings, geometry: QByteArray, state: QByteArray) -> None:

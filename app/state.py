@@ -20,6 +20,7 @@ class Request:
     workload: Workload = Workload()
     gpus: tuple[str, ...] = DEFAULT_GPUS
     unit: str = "GiB"
+    hidden_precisions: tuple[str, ...] = ()  # precision ids the user unticked; the rest are planned
 
 
 class AppState(QObject):
@@ -47,6 +48,11 @@ class AppState(QObject):
     def set_gpus(self, gpus: tuple[str, ...]) -> None:
         if gpus != self.request.gpus:
             self.request = replace(self.request, gpus=gpus)
+            self.changed.emit()
+
+    def set_hidden_precisions(self, hidden: tuple[str, ...]) -> None:
+        if hidden != self.request.hidden_precisions:
+            self.request = replace(self.request, hidden_precisions=hidden)
             self.changed.emit()
 
     def set_unit(self, unit: str) -> None:

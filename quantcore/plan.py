@@ -164,9 +164,14 @@ def applicable(p: Precision, mode: str) -> bool:
 
 
 def make_plan(inv: Inventory, workload: Workload, precision_ids: tuple[str, ...] | None = None,
-              gpus: tuple[GPU, ...] = ()) -> Plan:
-    """The whole plan: every requested precision x every GPU. Pure; cheap enough to run on every keystroke."""
-    precisions = [formats.get_precision(p) for p in (precision_ids or formats.precision_ids())]
+              gpus: tuple[GPU, ...] = (), hidden: tuple[str, ...] = ()) -> Plan:
+    """The whole plan: every requested precision x every GPU. Pure; cheap enough to run on every keystroke.
+
+    precision_ids: plan exactly these (an error if one cannot serve the mode); default all that can.
+    hidden: leave these out of the default set (the GUI's unticked precisions).
+    """
+    chosen = precision_ids or tuple(p for p in formats.precision_ids() if p not in hidden)
+    precisions = [formats.get_precision(p) for p in chosen]
     if precision_ids:
         wrong = [p.id for p in precisions if not applicable(p, workload.mode)]
         if wrong:

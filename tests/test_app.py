@@ -189,3 +189,14 @@ def test_self_test_command(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "self-test passed" in out.stdout
     assert sorted(p.name for p in tmp_path.glob("shot-*.png")) == ["shot-cost.png", "shot-fit.png", "shot-memory.png"]
+
+
+def test_unticking_precisions_removes_rows_and_bars(qtbot, window: MainWindow) -> None:
+    panel = window.precision_panel
+    _change(qtbot, window, lambda: panel.show_only(("bf16", "q4_k_m")))
+    ids = [window.memory_model.index(i, 0).data() for i in range(window.memory_model.rowCount())]
+    assert ids == ["bf16", "q4_k_m"]
+    assert len(window.bars.bars[0].opts["width"]) == 2
+    assert window.state.request.hidden_precisions and "bf16" not in window.state.request.hidden_precisions
+    _change(qtbot, window, lambda: panel.show_only(None))
+    assert window.memory_model.rowCount() == 23
