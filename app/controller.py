@@ -10,6 +10,7 @@ from app.state import AppState
 from app.workers import Worker
 from quantcore.errors import QuantPlannerError
 from quantcore.hardware import GPU, find_gpu, load_gpus
+from quantcore.hub import search_models
 from quantcore.inventory import Inventory
 from quantcore.formats import precision_ids
 from quantcore.plan import Plan, make_plan
@@ -26,6 +27,9 @@ class Controller(QObject):
     plan_ready = Signal(object)
     error = Signal(str)
     busy = Signal(str)  # what is running, "" when idle
+    progress = Signal(str, float)
+    search_results = Signal(object)  # tuple[HubModel, ...]
+    search_failed = Signal(str)
 
     def __init__(self, state: AppState, pool: QThreadPool | None = None) -> None:
         super().__init__()
@@ -39,6 +43,8 @@ class Controller(QObject):
         self._generation = 0
         self._loaded_spec = ""
         self._worker: Worker | None = None
+        self._search_generation = 0
+        self._search_worker: Worker | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -47,13 +53,17 @@ class Controller(QObject):
         state.model_changed.connect(self.load)
 
     # --- models ---------------------------------------------------------------------------------------------
-    def load(self, spec: str) -> None:
-        """Load a model in a worker; a newer load makes an older one's result stale (generation counter)."""
+    def load(self, spec: str, use_hub: bool | None = None) -> None:
+        """Load a model in a worker; a newer load makes an older one's result stale (generation counter).
+
+        Bundled ids load from their bundled config unless the user asked for the Hub (search, typed id, recent)."""
         self._generation += 1
         gen = self._generation
         if self._worker is not None:
             self._worker.cancel()
-        worker = Worker(load_model, spec)
+        hub = self.state.use_hub if use_hub is None else use_hub
+        worker = Worker(load_model, spec, use_hub=hub, pass_control=True)
+        worker.signals.progress.connect(lambda text, frac, g=gen: g == self._generation and self.progress.emit(text, frac))
         worker.signals.result.connect(lambda inv, g=gen, s=spec: self._inventory_loaded(g, s, inv))
         worker.signals.error.connect(lambda msg, g=gen: self._load_failed(g, msg))
         worker.signals.finished.connect(lambda g=gen: self._finished(g))
@@ -95,6 +105,22 @@ class Controller(QObject):
         if gen == self._generation:
             self._worker = None
             self.busy.emit("")
+
+    # --- Hub search ------------------------------------------------------------------------------------------
+    def search(self, query: str) -> None:
+        """Search the Hub in a worker; only the newest query's answer is shown."""
+        self._search_generation += 1
+        gen = self._search_generation
+        if self._search_worker is not None:
+            self._search_worker.cancel()
+        if not query.strip():
+            self.search_results.emit(())
+            return
+        worker = Worker(search_models, query, 20)
+        worker.signals.result.connect(lambda found, g=gen: g == self._search_generation and self.search_results.emit(found))
+        worker.signals.error.connect(lambda msg, g=gen: g == self._search_generation and self.search_failed.emit(msg))
+        self._search_worker = worker
+        self.pool.start(worker)
 
     # --- GPUs -----------------------------------------------------------------------------------------------
     def reload_gpus(self) -> None:

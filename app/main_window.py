@@ -7,8 +7,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QMainWindow, QPushButton, QScrollArea, QSplitter, QTableView, QTabWidget, QVBoxLayout,
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QHeaderView, QLabel,
+                               QMainWindow, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableView, QTabWidget, QVBoxLayout,
                                QWidget)
 
 from app import settings as store
@@ -18,7 +18,9 @@ from app.panels import CustomGpuDialog, GpuPanel, ModelPanel, PrecisionPanel, Wo
 from app.plots import CURVE_PRECISIONS, ContextCurves, MemoryBars
 from app.state import AppState
 from app.table_models import CostModel, FitHeatmapModel, LimitsModel, MemoryTableModel
+from quantcore import hub
 from quantcore.advice import recommendation
+from quantcore.bundled import find_bundled
 from quantcore.errors import QuantPlannerError
 from quantcore.hardware import GPU, save_user_gpu
 from quantcore.plan import Plan, context_points, make_plan, memory_curve
@@ -26,6 +28,14 @@ from quantcore.plan_json import plan_to_dict
 from quantcore.report import REPORT_SUFFIXES, write_report
 
 BANNER_STYLE = "QLabel { background: #c62828; color: white; padding: 6px; border-radius: 4px; }"
+
+
+def hub_status_text() -> str:
+    """The offline indicator: whether the Hub will be asked at all, and where."""
+    if hub.is_offline():
+        return ("Hub: offline (HF_HUB_OFFLINE is set). Bundled models, local files and Hub models already in the "
+                "cache still plan.")
+    return f"Hub: {hub.endpoint()} (bundled models load offline)"
 
 
 def _table(model: object) -> QTableView:
@@ -126,10 +136,15 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(split)
 
         self.busy_label = QLabel()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setMaximumWidth(200)
+        self.progress_bar.hide()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
         self.timing_label = QLabel()
         self.statusBar().addWidget(self.busy_label, 1)
+        self.statusBar().addPermanentWidget(self.progress_bar)
         self.statusBar().addPermanentWidget(self.cancel_button)
         self.statusBar().addPermanentWidget(self.timing_label)
         self._menus()
@@ -139,6 +154,9 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1280, 800)
+        self.model_panel.show_hub_status(hub_status_text())
+        self.model_panel.set_recent(store.recent(self.qsettings))
+        self.state.use_hub = find_bundled(self.state.request.model) is None
         self.controller.load(self.state.request.model)
 
     # --- wiring -----------------------------------------------------------------------------------------------
@@ -189,10 +207,16 @@ class MainWindow(QMainWindow):
         self.model_panel.open_requested.connect(self.open_file)
         self.model_panel.open_folder_requested.connect(self.open_folder)
         self.gpu_panel.add_requested.connect(self.add_gpu)
+        self.model_panel.search_requested.connect(c.search)
+        c.search_results.connect(self.model_panel.show_search_results)
+        c.search_failed.connect(lambda msg: self.model_panel.show_hub_status("Hub search: " + msg))
+        c.progress.connect(self.show_progress)
 
     # --- rendering --------------------------------------------------------------------------------------------
     def show_inventory(self, inv: object) -> None:
         self.model_panel.show_inventory(inv)  # type: ignore[arg-type]
+        store.add_recent(self.qsettings, self.state.request.model, self.state.use_hub)
+        self.model_panel.set_recent(store.recent(self.qsettings))
         arch = getattr(inv, "arch", None)
         self.workload_panel.set_context_limit(arch.max_context if arch and arch.max_context else 1 << 20)
         self.workload_panel.show_workload()
@@ -242,6 +266,13 @@ class MainWindow(QMainWindow):
     def show_busy(self, text: str) -> None:
         self.busy_label.setText(text)
         self.cancel_button.setVisible(bool(text))
+        if not text:
+            self.progress_bar.hide()
+
+    def show_progress(self, text: str, fraction: float) -> None:
+        self.busy_label.setText(text)
+        self.progress_bar.setValue(int(max(0.0, min(1.0, fraction)) * 1000))
+        self.progress_bar.show()
 
     # --- actions ----------------------------------------------------------------------------------------------
     def open_file(self) -> None:

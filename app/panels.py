@@ -1,8 +1,8 @@
 """The three input panels: model (bundled list, files, count), workload, and GPUs (catalog + custom)."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+from PySide6.QtCore import QStringListModel, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
                                QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
@@ -11,6 +11,7 @@ from quantcore.bundled import bundled_models
 from quantcore.errors import QuantPlannerError
 from quantcore.formats import PRECISIONS, kv_dtype_ids
 from quantcore.hardware import GPU
+from quantcore.hub import HubModel
 from quantcore.inventory import Inventory
 
 MODES = (("inference", "Inference"), ("full", "Full fine-tune"), ("lora", "LoRA"), ("qlora", "QLoRA"))
@@ -36,21 +37,40 @@ def _select(box: QComboBox, key: object) -> None:
 
 
 class ModelPanel(QGroupBox):
-    """Choose a bundled model, open a local file or folder, or type a parameter count; shows the model's facts."""
+    """Search the Hub, pick a bundled or recent model, open a local file or folder, or type a parameter count;
+    shows the facts of the model the plan is built on."""
 
     open_requested = Signal()
     open_folder_requested = Signal()
+    search_requested = Signal(str)
 
     def __init__(self, state: AppState) -> None:
         super().__init__("Model")
         self.state = state
+        self.hub_search = QLineEdit(placeholderText="Search the Hugging Face Hub, e.g. qwen2.5 7b")
+        self.hub_search.setClearButtonEnabled(True)
+        self.hub_status = QLabel()
+        self.hub_status.setWordWrap(True)
+        self.completions = QStringListModel()
+        completer = QCompleter(self.completions, self)
+        completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
+        completer.activated.connect(lambda text: self._pick_hub(text.split("  ")[0]))
+        self.hub_search.setCompleter(completer)
+        self.hub_results = QListWidget()
+        self.hub_results.setMaximumHeight(110)
+        self.hub_results.hide()
+        self.search_timer = QTimer(self)
+        self.search_timer.setSingleShot(True)
+        self.search_timer.setInterval(350)  # debounce: search once typing pauses
+        self.recent = QComboBox()
+        self.recent.setPlaceholderText("Recent models")
         self.filter = QLineEdit(placeholderText="Filter bundled models, or type a count like 70B and press Enter")
         self.filter.setClearButtonEnabled(True)
         self.list = QListWidget()
         self.list.setMinimumHeight(150)
         for m in bundled_models():
             item = QListWidgetItem(m.id)
-            item.setToolTip(f"bundled config.json, taken {m.taken}")
+            item.setToolTip(f"bundled config.json, taken {m.taken}: plans offline")
             self.list.addItem(item)
         open_file = QPushButton("Open file...")
         open_folder = QPushButton("Open folder...")
@@ -63,16 +83,72 @@ class ModelPanel(QGroupBox):
         buttons.addWidget(open_file)
         buttons.addWidget(open_folder)
         lay = QVBoxLayout(self)
+        lay.addWidget(self.hub_search)
+        lay.addWidget(self.hub_results)
+        lay.addWidget(self.hub_status)
+        lay.addWidget(self.recent)
+        lay.addWidget(QLabel("Bundled (offline):"))
         lay.addWidget(self.filter)
         lay.addWidget(self.list)
         lay.addLayout(buttons)
         lay.addWidget(self.facts)
+        self.hub_search.textEdited.connect(lambda _text: self.search_timer.start())
+        self.hub_search.returnPressed.connect(self._hub_enter)
+        self.search_timer.timeout.connect(lambda: self.search_requested.emit(self.hub_search.text().strip()))
+        self.hub_results.itemActivated.connect(lambda item: self._pick_hub(item.data(Qt.ItemDataRole.UserRole)))
+        self.hub_results.itemClicked.connect(lambda item: self._pick_hub(item.data(Qt.ItemDataRole.UserRole)))
+        self.recent.activated.connect(self._pick_recent)
         self.filter.textChanged.connect(self._filter)
         self.filter.returnPressed.connect(self._enter)
-        self.list.itemActivated.connect(lambda item: state.set_model(item.text()))
-        self.list.itemClicked.connect(lambda item: state.set_model(item.text()))
+        self.list.itemActivated.connect(lambda item: state.set_model(item.text(), use_hub=False))
+        self.list.itemClicked.connect(lambda item: state.set_model(item.text(), use_hub=False))
         open_file.clicked.connect(self.open_requested)
         open_folder.clicked.connect(self.open_folder_requested)
+
+    def _pick_hub(self, repo_id: str) -> None:
+        if repo_id:
+            self.state.set_model(repo_id, use_hub=True)
+
+    def _hub_enter(self) -> None:
+        """Enter in the search box: a full repo id (org/name) loads it; anything else searches now."""
+        text = self.hub_search.text().strip()
+        if "/" in text and " " not in text:
+            self._pick_hub(text)
+        else:
+            self.search_timer.stop()
+            self.search_requested.emit(text)
+
+    def show_search_results(self, found: tuple[HubModel, ...]) -> None:
+        self.hub_results.clear()
+        lines = []
+        for m in found:
+            size = f"{m.parameters / 1e9:,.1f}B, " if m.parameters else ""
+            text = f"{m.id}  ({size}{m.downloads:,} downloads{', gated' if m.gated else ''})"
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, m.id)
+            item.setToolTip(f"{m.library or 'unknown library'}; {m.pipeline_tag or ''}; {m.likes:,} likes"
+                            + ("; gated: accept the license on the Hub and log in" if m.gated else ""))
+            self.hub_results.addItem(item)
+            lines.append(text)
+        self.completions.setStringList(lines)
+        self.hub_results.setVisible(bool(found))
+        if found:
+            self.hub_status.setText(f"{len(found)} models found on the Hub")
+
+    def show_hub_status(self, text: str) -> None:
+        self.hub_status.setText(text)
+
+    def set_recent(self, recent: list[tuple[str, bool]]) -> None:
+        self.recent.blockSignals(True)
+        self.recent.clear()
+        for spec, use_hub in recent:
+            self.recent.addItem(spec, use_hub)
+        self.recent.setCurrentIndex(-1)
+        self.recent.blockSignals(False)
+
+    def _pick_recent(self, index: int) -> None:
+        if index >= 0:
+            self.state.set_model(self.recent.itemText(index), use_hub=bool(self.recent.itemData(index)))
 
     def _filter(self, text: str) -> None:
         words = text.lower().split()
@@ -83,7 +159,10 @@ class ModelPanel(QGroupBox):
     def _enter(self) -> None:
         text = self.filter.text().strip()
         visible = [self.list.item(i) for i in range(self.list.count()) if not self.list.item(i).isHidden()]
-        self.state.set_model(visible[0].text() if len(visible) == 1 else text)
+        if len(visible) == 1:
+            self.state.set_model(visible[0].text(), use_hub=False)
+        else:
+            self.state.set_model(text)
 
     def show_inventory(self, inv: Inventory) -> None:
         self.list.blockSignals(True)

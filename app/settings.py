@@ -58,3 +58,20 @@ def save_window(s: QSettings, geometry: QByteArray, state: QByteArray) -> None:
 
 def theme(s: QSettings) -> str:
     return str(s.value("theme", "system"))
+
+
+MAX_RECENT = 10
+
+
+def recent(s: QSettings) -> list[tuple[str, bool]]:
+    """Recently loaded models, newest first, with whether they came from the Hub."""
+    try:
+        items = json.loads(str(s.value("recent_models", "[]")))
+        return [(str(spec), bool(use_hub)) for spec, use_hub in items][:MAX_RECENT]
+    except (ValueError, TypeError):
+        return []
+
+
+def add_recent(s: QSettings, spec: str, use_hub: bool) -> None:
+    items = [(spec, use_hub)] + [r for r in recent(s) if r[0] != spec]
+    s.setValue("recent_models", json.dumps(items[:MAX_RECENT]))

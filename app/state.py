@@ -32,9 +32,12 @@ class AppState(QObject):
     def __init__(self, request: Request | None = None) -> None:
         super().__init__()
         self.request = request or Request()
+        self.use_hub = False  # how the last set_model wants a repo id resolved: Hub first, or bundled config
 
-    def set_model(self, spec: str) -> None:
+    def set_model(self, spec: str, use_hub: bool = True) -> None:
+        """Ask for another model; use_hub=False resolves a bundled id from its bundled config (offline, instant)."""
         if spec and spec != self.request.model:
+            self.use_hub = use_hub
             self.request = replace(self.request, model=spec)
             self.model_changed.emit(spec)
 
