@@ -5,6 +5,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from quantcore.arch import register
+from quantcore.arch._common import dtype_of as _dtype
+from quantcore.arch._common import flag as _flag
 from quantcore.inventory import Architecture, TensorInfo
 
 # Names and shapes follow transformers 5.x *ForCausalLM (Linear weights stored (out, in)). Sizes (hidden, layers,
@@ -16,7 +18,6 @@ from quantcore.inventory import Architecture, TensorInfo
 Config = dict[str, Any]
 Tensors = list[TensorInfo]
 
-_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32"}
 _MISSING = object()
 
 
@@ -38,22 +39,8 @@ def _int(cfg: Config, *keys: str, default: Any = _MISSING) -> int:
     return default
 
 
-def _flag(cfg: Config, key: str, default: bool) -> bool:
-    """A true/false switch; absent or null gives the family's transformers default."""
-    value = cfg.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise TypeError(f"'{key}' must be true or false, not {value!r}")
-    return value
 
 
-def _dtype(cfg: Config) -> str:
-    """Stored dtype from torch_dtype (or transformers 5's dtype); BF16 when the config does not say."""
-    name = cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16"
-    if name not in _DTYPES:
-        raise ValueError(f"torch_dtype '{name}' is not one of {', '.join(_DTYPES)}")
-    return _DTYPES[name]
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from quantcore.arch import register
+from quantcore.arch._common import dtype_of as _dtype
+from quantcore.arch._common import flag as _flag
+from quantcore.arch._common import positive as _positive
 from quantcore.inventory import Architecture, TensorInfo
 
 Config = dict[str, Any]
 
-_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32"}
 
 
 # ---------------------------------------------------------------- config reading
@@ -34,30 +36,10 @@ def _opt_size(cfg: Config, key: str, default: int) -> int:
     return default if cfg.get(key) is None else _positive(key, cfg[key])
 
 
-def _positive(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"'{key}' must be an integer, not {value!r}")
-    if value <= 0:
-        raise ValueError(f"'{key}' must be positive, not {value}")
-    return value
 
 
-def _flag(cfg: Config, key: str, default: bool) -> bool:
-    """A boolean switch; absent or null -> transformers' default."""
-    value = cfg.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise TypeError(f"'{key}' must be true or false, not {value!r}")
-    return value
 
 
-def _dtype(cfg: Config) -> str:
-    """Stored dtype from torch_dtype / dtype (BF16 when the config does not say)."""
-    name = cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16"
-    if name not in _DTYPES:
-        raise ValueError(f"torch_dtype '{name}' is not one of {', '.join(_DTYPES)}")
-    return _DTYPES[name]
 
 
 def _head_dim(hidden: int, heads: int) -> int:

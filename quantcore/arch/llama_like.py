@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from quantcore.arch import register
+from quantcore.arch._common import dtype_of
 from quantcore.inventory import Architecture, TensorInfo
 
 _MISSING = object()
 
 # config.json "torch_dtype" / "dtype" -> safetensors dtype name
-_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32", "half": "F16", "float": "F32"}
 
 
 @dataclass(frozen=True)
@@ -114,15 +114,6 @@ def layer_attention(config: dict[str, Any], fam: DenseFamily, layers: int) -> tu
     return window, tuple("full" if (i + 1) % every == 0 else "sliding" for i in range(layers))
 
 
-def dtype_of(config: dict[str, Any]) -> str:
-    """Stored dtype named by config "dtype" (transformers 5) or "torch_dtype"; BF16 when neither is given."""
-    name = config.get("dtype") or config.get("torch_dtype") or "bfloat16"
-    if not isinstance(name, str):
-        raise TypeError(f"torch_dtype must be a string, not {name!r}")
-    key = name.removeprefix("torch.")
-    if key not in _DTYPES:
-        raise ValueError(f"torch_dtype {name!r} is not one of {', '.join(sorted(_DTYPES))}")
-    return _DTYPES[key]
 
 
 def _layer_tensors(

@@ -14,11 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from quantcore.arch import register
+from quantcore.arch._common import dtype_of as _dtype
 from quantcore.inventory import Architecture, TensorInfo
 
 Config = dict[str, Any]
 
-_DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32"}
 _LAYER_TYPES = {"full_attention": "full", "sliding_attention": "sliding"}
 
 
@@ -37,11 +37,6 @@ def _int(cfg: Config, key: str, default: int | None = None) -> int:
     return value
 
 
-def _dtype(cfg: Config) -> str:
-    name = cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16"
-    if name not in _DTYPES:
-        raise ValueError(f"'torch_dtype' {name!r} is not one of {', '.join(_DTYPES)}")
-    return _DTYPES[name]
 
 
 def _head_dim(cfg: Config, hidden: int, heads: int) -> int:
