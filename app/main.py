@@ -24,6 +24,9 @@ def run_app(argv: Sequence[str] = ()) -> int:
     app.setOrganizationName(store.ORG)
     themes.apply(app, store.theme(store.settings()))  # type: ignore[arg-type]
     window = MainWindow()
+    hints = app.styleHints()  # type: ignore[union-attr]
+    if hasattr(hints, "colorSchemeChanged"):  # follow the system's light/dark switch while running
+        hints.colorSchemeChanged.connect(lambda _scheme: window.theme == "system" and window.set_theme("system"))
     if args.self_test:
         return self_test(window, args.screenshot, args.size)
     window.show()

@@ -5,6 +5,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
+from app.table_models import short_gpu_name
 from quantcore.plan import Plan
 
 COMPONENTS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "adapters", "overhead")
@@ -62,7 +63,8 @@ class MemoryBars(pg.PlotWidget):
             if visible:
                 name, value = values[i]
                 line.setPos(value)
-                line.label.setFormat(f"{name} ")
+                line.label.setFormat(f"{short_gpu_name(name)} ")
+                line.label.setPosition(0.99 - 0.05 * i)  # stagger labels so two GPUs' names never overlap
         self.line_values = values
 
 
@@ -104,7 +106,7 @@ class ContextCurves(pg.PlotWidget):
             if i < len(capacities):
                 name, value = capacities[i]
                 line.setPos(value / div)
-                line.label.setFormat(name)
+                line.label.setFormat(short_gpu_name(name))
         self.setLabel("left", f"memory ({unit})")
         peak = max([max(c) for c in curves.values() if c] + [v for _, v in capacities] + [1]) / div
         self.setYRange(0, peak * 1.05, padding=0)

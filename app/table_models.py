@@ -31,6 +31,14 @@ TIGHT = QColor(210, 153, 34, 110)
 NOFIT = QColor(218, 54, 51, 90)
 
 
+def short_gpu_name(name: str) -> str:
+    """'NVIDIA GeForce RTX 4090' -> 'RTX 4090': column headers and plot labels have little room."""
+    words = name.split()
+    while len(words) > 1 and words[0] in ("NVIDIA", "GeForce", "AMD", "Instinct", "Apple", "Radeon"):
+        words = words[1:]
+    return " ".join(words)
+
+
 def count_text(count: int | None) -> str:
     return "> 64" if count is None else str(count)
 
@@ -76,7 +84,8 @@ class MemoryTableModel(_PlanModel):
     """Rows: precisions. Columns: bits per weight, each memory line, then GPUs needed on each chosen GPU."""
 
     def _rebuild(self) -> None:
-        gpus = [self.plan.rows[0].gpu_list[i].name for i in self.selected] if self.plan and self.plan.rows else []
+        gpus = [short_gpu_name(self.plan.rows[0].gpu_list[i].name) for i in self.selected] \
+            if self.plan and self.plan.rows else []
         self.headers = ["precision", "bits/w"] + [c.replace("_", " ") for c in COMPONENTS] + gpus
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:

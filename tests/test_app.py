@@ -93,7 +93,7 @@ def test_gpu_selection_adds_columns_badges_and_lines(qtbot, window: MainWindow) 
     _change(qtbot, window, lambda: item.setCheckState(Qt.CheckState.Checked))
     assert window.state.request.gpus == ("rtx-4090", "t4")
     model = window.memory_model
-    assert model.headerData(model.columnCount() - 1, Qt.Orientation.Horizontal) == "NVIDIA T4"
+    assert model.headerData(model.columnCount() - 1, Qt.Orientation.Horizontal) == "T4"
     plan = window.controller.plan
     t4 = window.controller.selected[1]
     fp32 = _row(model, "fp32")
