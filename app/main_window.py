@@ -15,7 +15,7 @@ from app import settings as store
 from app import theme as themes
 from app.controller import Controller
 from app.panels import CustomGpuDialog, GpuPanel, ModelPanel, PrecisionPanel, WorkloadPanel, open_model_dialog
-from app.plots import CURVE_PRECISIONS, ContextCurves, MemoryBars
+from app.plots import CURVE_PRECISIONS, ContextCurves, CostBars, MemoryBars
 from app.state import AppState
 from app.table_models import CostModel, FitHeatmapModel, LimitsModel, MemoryTableModel
 from quantcore import hub
@@ -99,7 +99,7 @@ class MainWindow(QMainWindow):
         self.heatmap_view = _table(self.heatmap_model)
         self.limits_view = _table(self.limits_model)
         self.cost_view = _table(self.cost_model)
-        self.bars, self.curves = MemoryBars(), ContextCurves()
+        self.bars, self.curves, self.cost_bars = MemoryBars(), ContextCurves(), CostBars()
         self._headers: dict[int, list[str]] = {}
         self._sized: object = None
 
@@ -120,7 +120,11 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(memory_tab, "Memory")
         self.tabs.addTab(fit_tab, "Fit")
-        self.tabs.addTab(self.cost_view, "Cost")
+        cost_tab = QSplitter(Qt.Orientation.Vertical)
+        cost_tab.addWidget(self.cost_view)
+        cost_tab.addWidget(self.cost_bars)
+        cost_tab.setSizes([420, 330])
+        self.tabs.addTab(cost_tab, "Cost")
         right = QWidget()
         out = QVBoxLayout(right)
         out.setContentsMargins(4, 4, 4, 4)
@@ -238,6 +242,7 @@ class MainWindow(QMainWindow):
         if plan.rows:
             self.bars.update_plan(plan, selected, unit)
             self._update_curves(plan, selected, unit)
+            self.cost_bars.update_plan(plan, selected)
         gpus = plan.rows[0].gpu_list if plan.rows else ()
         if selected:
             self.advice.setText("<b>Recommendation:</b> " + recommendation(plan, selected[0]))
@@ -312,7 +317,7 @@ class MainWindow(QMainWindow):
         """Copy the selected cells of the visible table as tab-separated text."""
         view = self.focusWidget()
         if not isinstance(view, QTableView):
-            view = {0: self.memory_view, 1: self.heatmap_view, 2: self.cost_view}[self.tabs.currentIndex()]
+            view = (self.memory_view, self.heatmap_view, self.cost_view)[self.tabs.currentIndex()]
         indexes = sorted(view.selectionModel().selectedIndexes(), key=lambda i: (i.row(), i.column()))
         if not indexes:
             return
@@ -351,7 +356,7 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if isinstance(app, QApplication):
             themes.apply(app, name)
-            for plot in (self.bars, self.curves):
+            for plot in (self.bars, self.curves, self.cost_bars):
                 plot.setBackground("#1e1f22" if themes.resolve(name) == "dark" else "w")
 
     # --- drag and drop, closing -------------------------------------------------------------------------------

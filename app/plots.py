@@ -111,3 +111,41 @@ class ContextCurves(pg.PlotWidget):
         peak = max([max(c) for c in curves.values() if c] + [v for _, v in capacities] + [1]) / div
         self.setYRange(0, peak * 1.05, padding=0)
         self.setXRange(0, float(x[-1]) if len(x) else 1.0, padding=0.02)
+
+
+class CostBars(pg.PlotWidget):
+    """Cost per million generated tokens per precision, one bar colour per chosen GPU (grouped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMenuEnabled(False)
+        self.getPlotItem().invertY(True)
+        self.getAxis("left").setWidth(104)
+        self.setLabel("bottom", "$ per million generated tokens (decode, roofline)")
+        self.legend = self.addLegend(offset=(-10, -10))
+        self.bars: list[pg.BarGraphItem] = []
+
+    def update_plan(self, plan: Plan, selected: tuple[int, ...]) -> None:
+        rows = plan.rows
+        while len(self.bars) < len(selected):
+            colour = GPU_COLOURS[len(self.bars) % len(GPU_COLOURS)]
+            item = pg.BarGraphItem(x0=[], y=[], width=[], height=0.5, brush=colour, pen=pg.mkPen(None))
+            self.addItem(item)
+            self.bars.append(item)
+        self.legend.clear()
+        k = max(1, len(selected))
+        height = 0.8 / k
+        top = 0.0
+        for j, item in enumerate(self.bars):
+            if j >= len(selected):
+                item.setOpts(x0=[], y=[], width=[])
+                continue
+            gi = selected[j]
+            costs = np.array([r.gpus[gi].cost_per_million_tokens or 0.0 for r in rows], dtype=float)
+            y = np.arange(len(rows), dtype=float) - 0.4 + height * (j + 0.5)
+            item.setOpts(x0=np.zeros(len(rows)), y=y, width=costs, height=height * 0.9)
+            self.legend.addItem(item, short_gpu_name(rows[0].gpu_list[gi].name) if rows else "")
+            top = max(top, float(costs.max(initial=0.0)))
+        self.getAxis("left").setTicks([[(float(i), r.precision.id) for i, r in enumerate(rows)]])
+        self.setYRange(-0.6, max(len(rows) - 0.4, 0.5), padding=0)
+        self.setXRange(0, top * 1.08 or 1.0, padding=0)

@@ -200,3 +200,9 @@ def test_unticking_precisions_removes_rows_and_bars(qtbot, window: MainWindow) -
     assert window.state.request.hidden_precisions and "bf16" not in window.state.request.hidden_precisions
     _change(qtbot, window, lambda: panel.show_only(None))
     assert window.memory_model.rowCount() == 23
+
+
+def test_cost_bars_show_engine_cost_per_million_tokens(window: MainWindow) -> None:
+    plan, gi = window.controller.plan, window.controller.selected[0]
+    widths = window.cost_bars.bars[0].opts["width"]
+    assert list(widths) == pytest.approx([r.gpus[gi].cost_per_million_tokens for r in plan.rows])
