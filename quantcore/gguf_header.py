@@ -23,13 +23,23 @@ def read_gguf(path: Path) -> Inventory:
         raise ModelFileError(f"{path}: no such file") from None
     except (OSError, ValueError, IndexError, KeyError, TypeError, UnicodeDecodeError, AssertionError) as exc:
         raise ModelFileError(f"{path}: not a readable GGUF file ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+    meta, tensors = gguf_parts(reader)
+    return gguf_inventory(meta, tensors, str(path), path.stem)
+
+
+def gguf_parts(reader: Any) -> tuple[dict[str, Any], tuple[TensorInfo, ...]]:
+    """Metadata (tokenizer arrays left out) and tensors of an opened gguf.GGUFReader."""
     meta = {name: _value(f) for name, f in reader.fields.items() if not name.startswith("tokenizer.ggml.")}
-    tensors = tuple(_tensor(t) for t in reader.tensors)
+    return meta, tuple(_tensor(t) for t in reader.tensors)
+
+
+def gguf_inventory(meta: dict[str, Any], tensors: tuple[TensorInfo, ...], where: str, fallback_id: str) -> Inventory:
+    """The inventory of a GGUF header's metadata and tensors (from a local file or from Hub range reads)."""
     if not tensors:
-        raise ModelFileError(f"{path}: GGUF file holds no tensors")
-    arch = _architecture(meta, tensors, path)
+        raise ModelFileError(f"{where}: GGUF file holds no tensors")
+    arch = _architecture(meta, tensors, where)
     ftype = meta.get("general.file_type")
-    return Inventory(id=str(meta.get("general.name") or path.stem), source="gguf", tensors=tensors, arch=arch,
+    return Inventory(id=str(meta.get("general.name") or fallback_id), source="gguf", tensors=tensors, arch=arch,
                      quantization=_FILE_TYPES.get(ftype) if isinstance(ftype, int) else None)
 
 
@@ -48,7 +58,7 @@ def _tensor(t: Any) -> TensorInfo:
                       layer=layer_of(t.name), nbytes=int(t.n_bytes))
 
 
-def _architecture(meta: dict[str, Any], tensors: tuple[TensorInfo, ...], path: Path) -> Architecture:
+def _architecture(meta: dict[str, Any], tensors: tuple[TensorInfo, ...], path: Path | str) -> Architecture:
     name = meta.get("general.architecture")
     if not isinstance(name, str):
         raise ModelFileError(f"{path}: GGUF metadata lacks general.architecture")

@@ -1,43 +1,97 @@
-"""Turn what the user typed (path, bundled repo id, parameter count) into an Inventory, best source first."""
+"""Turn what the user typed (path, Hub repo id, bundled id, parameter count) into an Inventory, best source first."""
 from __future__ import annotations
 
 import json
+import re
+import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from quantcore import safetensors_header
 from quantcore.arch import inventory_from_config
-from quantcore.bundled import bundled_models, find_bundled
+from quantcore.bundled import BundledModel, bundled_models, find_bundled
 from quantcore.count_model import from_parameter_count, parse_count
-from quantcore.errors import BadInputError, ModelFileError, QuantPlannerError
+from quantcore.errors import (BadInputError, HubGatedRepoError, HubRepoNotFoundError, HubUnavailableError,
+                              ModelFileError, QuantPlannerError)
 from quantcore.gguf_header import read_gguf
+from quantcore.hub_quant import checkpoint_precision, logical_tensors
 from quantcore.inventory import Architecture, Inventory, TensorInfo
 
 MAX_CONFIG_BYTES = 10_000_000
+Progress = Callable[[str, float], None]
+# Hugging Face repo names: letters, digits, '-', '_', '.'; at most 96 characters each side.
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 
 
-def load_model(spec: str) -> Inventory:
-    """Inventory for a local folder / config.json / .safetensors / .gguf, a bundled model id, or a count ('7B')."""
+def load_model(spec: str, revision: str | None = None, *, progress: Progress | None = None,
+               cancel: threading.Event | None = None, use_hub: bool = True) -> Inventory:
+    """Inventory for a local folder / config.json / .safetensors / .gguf, a Hub repo id ('org/name', or
+    'org/name/file.gguf' for one GGUF file of a repo), a bundled model id, or a count ('7B').
+
+    A repo id is resolved on the Hugging Face Hub (or from its local cache) first: exact sizes from safetensors
+    headers read by HTTP range. When the Hub cannot be used (offline with nothing cached, unreachable, gated) a
+    bundled config.json with the same id is the fallback, and Inventory.notes says why. use_hub=False skips the
+    Hub for bundled ids (fast, offline). progress(message, fraction) and cancel are passed to the Hub fetch.
+    """
     spec = (spec or "").strip()
     if not spec:
         raise BadInputError("no model given: pass a path, a bundled model id (see `quantplanner models`) or a count like 7B")
     path = Path(spec).expanduser()
     if path.exists():
+        _no_revision(revision, spec)
         return load_path(path)
     count = parse_count(spec)
     if count is not None:
+        _no_revision(revision, spec)
         return from_parameter_count(count)
     bundled = find_bundled(spec)
+    repo = None if spec.startswith((".", "/", "~")) else parse_repo_spec(spec)
+    if repo is not None and (use_hub or bundled is None):
+        from quantcore import hub
+
+        try:
+            return hub.resolve_model(repo[0], revision, gguf_file=repo[1], progress=progress, cancel=cancel)
+        except (HubUnavailableError, HubGatedRepoError, HubRepoNotFoundError) as exc:
+            if bundled is None or repo[1] is not None:
+                raise
+            reason = f"Hugging Face Hub not used ({exc})"
+            return _bundled_inventory(bundled, reason + (f"; revision '{revision}' not checked" if revision else ""))
     if bundled is not None:
-        inv = inventory_from_config(bundled.config(), bundled.id)
-        return replace(inv, notes=inv.notes + (f"bundled config.json taken {bundled.taken}",))
+        return _bundled_inventory(bundled, None)
     if spec.endswith((".json", ".safetensors", ".gguf")) or "/" in spec and path.parent.exists() and spec.startswith((".", "/", "~")):
         raise ModelFileError(f"{spec}: no such file or folder")
     raise BadInputError(
-        f"'{spec}' is not a local file or folder, a bundled model ({len(bundled_models())} bundled; "
-        "list them with `quantplanner models`) or a parameter count like 7B"
+        f"'{spec}' is not a local file or folder, a Hub repo id like org/name, a bundled model "
+        f"({len(bundled_models())} bundled; list them with `quantplanner models`) or a parameter count like 7B"
     )
+
+
+def parse_repo_spec(spec: str) -> tuple[str, str | None] | None:
+    """('org/name', None) for a Hub repo id, ('org/name', 'dir/file.gguf') for one GGUF file in a repo; else None."""
+    parts = spec.strip().split("/")
+    if len(parts) < 2 or not all(parts):
+        return None
+    repo_id = "/".join(parts[:2])
+    if not _REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id:
+        return None
+    if len(parts) == 2:
+        return None if repo_id.lower().endswith((".json", ".safetensors", ".gguf")) else (repo_id, None)
+    rest = "/".join(parts[2:])
+    return (repo_id, rest) if rest.lower().endswith(".gguf") else None
+
+
+def _no_revision(revision: str | None, spec: str) -> None:
+    if revision:
+        raise BadInputError(f"--revision applies to Hub repo ids only, not to '{spec}'")
+
+
+def _bundled_inventory(bundled: BundledModel, reason: str | None) -> Inventory:
+    config = bundled.config()
+    inv = inventory_from_config(config, bundled.id)
+    pid, _desc = checkpoint_precision(config)
+    notes = ((reason,) if reason else ()) + (f"bundled config.json taken {bundled.taken}",)
+    return replace(inv, quantization=pid, notes=inv.notes + notes)
 
 
 def load_path(path: Path) -> Inventory:
@@ -49,7 +103,7 @@ def load_path(path: Path) -> Inventory:
         return read_gguf(path)
     if suffix == ".safetensors":
         config = _sibling_config(path)
-        return _from_tensors(safetensors_header.read_file(path), path.stem, config, str(path))
+        return inventory_from_tensors(safetensors_header.read_file(path), path.stem, config, str(path))
     if suffix == ".json":
         data = read_json(path)
         if isinstance(data, dict) and "weight_map" in data:
@@ -81,7 +135,7 @@ def _load_folder(folder: Path) -> Inventory:
     shards = sorted(folder.glob("*.safetensors"))
     if shards:
         tensors = [t for s in shards for t in safetensors_header.read_file(s)]
-        return _from_tensors(tensors, folder.name, config, str(folder))
+        return inventory_from_tensors(tensors, folder.name, config, str(folder))
     ggufs = sorted(folder.glob("*.gguf"))
     if len(ggufs) == 1:
         return read_gguf(ggufs[0])
@@ -102,7 +156,7 @@ def _from_index(index: Path, data: Any) -> Inventory:
     if missing:
         raise ModelFileError(f"{index}: shard {missing[0]} is missing ({len(missing)} of {len(shards)} missing)")
     tensors = [t for s in shards for t in safetensors_header.read_file(folder / s)]
-    return _from_tensors(tensors, folder.name, _sibling_config(folder / "config.json"), str(folder))
+    return inventory_from_tensors(tensors, folder.name, _sibling_config(folder / "config.json"), str(folder))
 
 
 def _sibling_config(path: Path) -> dict[str, Any] | None:
@@ -115,20 +169,38 @@ def _sibling_config(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def _from_tensors(tensors: list[TensorInfo], model_id: str, config: dict[str, Any] | None, where: str) -> Inventory:
-    """Exact tensors from headers; the architecture from config.json when there is one, else from the tensors."""
+def inventory_from_tensors(tensors: list[TensorInfo], model_id: str, config: dict[str, Any] | None,
+                           where: str) -> Inventory:
+    """Exact tensors from headers; the architecture from config.json when there is one, else from the tensors.
+
+    An already-quantized checkpoint (quantization_config in config.json) is planned as what it is: its packed
+    tensors become logical weights carrying the exact stored bytes of their scales and zero-points
+    (hub_quant.logical_tensors), and Inventory.quantization names its precision id.
+    """
     notes: list[str] = ["exact tensor sizes from safetensors headers"]
     arch: Architecture | None = None
+    analytic: Inventory | None = None
     if config is not None:
         try:
-            arch = inventory_from_config(config, where).arch
+            analytic = inventory_from_config(config, where)
+            arch = analytic.arch
         except QuantPlannerError as exc:
             notes.append(f"architecture guessed from tensor shapes ({exc})")
+    pid, desc = checkpoint_precision(config)
+    if desc:
+        stored = sum(t.stored_bytes for t in tensors)
+        shapes = {t.name: t.shape for t in analytic.tensors} if analytic is not None else None
+        tensors, more = logical_tensors(tensors, config, shapes)
+        notes.append(f"checkpoint already quantized ({desc}): {stored:,} bytes stored; parameters are the logical "
+                     "weights, packed scales and zero-points are counted as bytes, not parameters"
+                     + ("" if pid else "; no matching precision id in the catalog"))
+        notes.extend(more)
     if arch is None:
         arch = guess_architecture(tensors, config or {})
         if config is None:
             notes.append("no config.json beside the weights: architecture guessed from tensor shapes")
-    return Inventory(id=model_id, source="safetensors", tensors=tuple(tensors), arch=arch, notes=tuple(notes))
+    return Inventory(id=model_id, source="safetensors", tensors=tuple(tensors), arch=arch, quantization=pid,
+                     notes=tuple(notes))
 
 
 def guess_architecture(tensors: list[TensorInfo], config: dict[str, Any]) -> Architecture:
