@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# a private, empty Hugging Face cache: results never depend on what this machine happened to download
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="quantplanner-test-hf-")
 
 
 @pytest.fixture(scope="session")
