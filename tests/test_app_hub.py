@@ -1,0 +1,91 @@
+"""The desktop app's Hub side against the stand-in Hub: search with completion, fetch with progress, recent
+models, the offline indicator, and a gated repo that keeps the old plan."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+pytest.importorskip("PySide6")
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from app.main_window import MainWindow, hub_status_text  # noqa: E402
+from quantcore.arch import inventory_from_config  # noqa: E402
+
+if TYPE_CHECKING:
+    from hub_server import StandInHub
+
+pytest_plugins = ("hub_server",)
+
+TINY = {"model_type": "llama", "hidden_size": 256, "intermediate_size": 512, "num_attention_heads": 8,
+        "num_key_value_heads": 2, "vocab_size": 1000, "max_position_embeddings": 2048, "torch_dtype": "bfloat16",
+        "num_hidden_layers": 2}
+
+
+@pytest.fixture(scope="module")
+def gui_repos(hub_server: StandInHub, tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
+    from hub_server import tensors_of, write_sharded
+
+    root = tmp_path_factory.mktemp("gui-repos")
+    counts = {}
+    for repo_id, gated, shards in (("guitest/tiny-llama", False, 3), ("guitest/locked-llama", True, 1)):
+        inv = inventory_from_config(TINY)
+        files = write_sharded(root / repo_id.split("/")[1], tensors_of(inv), shards, TINY)
+        hub_server.add_repo(repo_id, files, gated=gated, downloads=123 if not gated else 7)
+        counts[repo_id] = inv.parameters
+    return counts
+
+
+@pytest.fixture
+def window(qtbot, hub: StandInHub, gui_repos: dict[str, int], tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> MainWindow:
+    monkeypatch.setenv("QUANTPLANNER_GPUS", str(tmp_path / "gpus.toml"))
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.controller.plan is not None, timeout=20000)
+    return w
+
+
+def test_default_model_loads_without_the_hub(window: MainWindow, hub: StandInHub) -> None:
+    assert window.controller.inventory.source == "config"
+    assert not [r for r in hub.requests if "Llama-3.1-8B" in r.path]  # bundled: no network at start-up
+
+
+def test_search_shows_results_and_completion_then_loads_with_progress(qtbot, window: MainWindow,
+                                                                       gui_repos: dict[str, int]) -> None:
+    panel = window.model_panel
+    panel.hub_search.setText("guitest")
+    with qtbot.waitSignal(window.controller.search_results, timeout=10000):
+        panel.hub_search.textEdited.emit("guitest")  # what typing does: the debounce timer then searches
+    ids = [panel.hub_results.item(i).data(0x0100) for i in range(panel.hub_results.count())]
+    assert "guitest/tiny-llama" in ids and "guitest/locked-llama" in ids
+    assert any(s.startswith("guitest/tiny-llama  (") for s in panel.completions.stringList())
+    assert "123 downloads" in panel.hub_results.item(ids.index("guitest/tiny-llama")).text()
+    steps: list[float] = []
+    window.controller.progress.connect(lambda _text, frac: steps.append(frac))
+    item = panel.hub_results.item(ids.index("guitest/tiny-llama"))
+    with qtbot.waitSignal(window.controller.inventory_ready, timeout=20000):
+        panel.hub_results.itemClicked.emit(item)
+    inv = window.controller.inventory
+    assert inv.source == "safetensors" and inv.parameters == gui_repos["guitest/tiny-llama"]
+    assert steps, "the fetch reported progress"
+    qtbot.waitUntil(lambda: window.controller.plan.inventory is inv, timeout=5000)
+    assert panel.recent.itemText(0) == "guitest/tiny-llama" and panel.recent.itemData(0) is True
+
+
+def test_gated_repo_shows_error_and_keeps_plan(qtbot, window: MainWindow) -> None:
+    before = window.controller.plan
+    with qtbot.waitSignal(window.controller.error, timeout=20000):
+        window.state.set_model("guitest/locked-llama", use_hub=True)
+    assert "guitest/locked-llama" in window.banner.text() and "license" in window.banner.text().lower()
+    assert window.controller.plan is before
+    assert window.state.request.model == "meta-llama/Llama-3.1-8B"
+
+
+def test_offline_indicator(monkeypatch: pytest.MonkeyPatch, hub: StandInHub) -> None:
+    from huggingface_hub import constants
+
+    assert hub.url in hub_status_text()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert "offline" in hub_status_text().lower()
