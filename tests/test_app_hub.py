@@ -89,3 +89,16 @@ def test_offline_indicator(monkeypatch: pytest.MonkeyPatch, hub: StandInHub) -> 
     assert hub.url in hub_status_text()
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     assert "offline" in hub_status_text().lower()
+
+
+def test_cancel_a_slow_fetch_keeps_the_old_model(qtbot, window: MainWindow, hub: StandInHub) -> None:
+    hub.slow("safetensors", 0.6)  # every shard read takes 0.6 s: time to press Cancel
+    before = window.controller.plan
+    window.state.set_model("guitest/tiny-llama", use_hub=True)
+    qtbot.waitUntil(lambda: not window.cancel_button.isHidden(), timeout=5000)
+    window.cancel_button.click()
+    qtbot.wait(2500)  # the worker notices the cancel flag between reads and stops
+    assert window.controller.inventory.id == "meta-llama/Llama-3.1-8B"
+    assert window.controller.plan is before
+    assert window.state.request.model == "meta-llama/Llama-3.1-8B"
+    assert window.cancel_button.isHidden() and window.busy_label.text() == ""
