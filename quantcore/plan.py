@@ -46,7 +46,7 @@ class GpuOption:
         return speed.decode_tokens_per_s(
             self.gpu, self.count, bytes_per_step=decode_bytes_per_step(self.inventory, self.precision, self.workload),
             flops_per_token=2.0 * self.inventory.active_parameters, batch=self.workload.batch,
-            compute=self.precision.compute)
+            compute=self.precision.compute, num_layers=self.inventory.arch.num_layers)
 
     @cached_property
     def prefill_tokens_per_s(self) -> float | None:
@@ -212,8 +212,9 @@ def assumptions(inv: Inventory, w: Workload, skipped: tuple[str, ...]) -> tuple[
     out.append(f"context {w.context:,} tokens per sequence (prompt + generated), batch {w.batch}, KV cache in {w.kv_dtype}")
     out.append(f"runtime overhead from the '{w.engine}' preset" + (
         f" overridden to {w.overhead_bytes:,} bytes" if w.overhead_bytes is not None else ""))
-    out.append("multi-GPU counts are tensor-parallel degrees that divide the attention heads; "
-               "communication buffers are not counted")
+    out.append("multi-GPU counts are tensor-parallel degrees that divide the attention heads; communication "
+               "buffers are not counted; each decode step on several GPUs waits for 2 all-reduces per layer of "
+               f"{speed.ALLREDUCE_LATENCY_S * 1e6:g} us")
     out.append(f"speed: roofline estimate (decode bound by memory bandwidth x {speed.BANDWIDTH_EFFICIENCY:g}, "
                f"prefill by compute x {speed.FLOPS_EFFICIENCY:g}); cost per million generated tokens at the decode rate")
     if skipped:

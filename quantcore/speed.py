@@ -16,6 +16,10 @@ FLOPS_EFFICIENCY = 0.6
 # Tensor-parallel scaling. With n GPUs, bandwidth and FLOPS add up: each GPU reads 1/n of the weights and KV.
 # No communication cost is modelled by default (1.0); gpu_poor's multi-GPU penalty of x1.25 time is 0.8 here.
 PARALLEL_EFFICIENCY = 1.0
+# ...but a tensor-parallel decode step waits for two all-reduces per layer (after attention and after the MLP,
+# Megatron-LM's layout). At batch-1 message sizes NCCL's all-reduce is latency bound: nccl-tests report roughly
+# 10-20 us on 8 NVLink/NVSwitch GPUs and more over PCIe. 15 us each is the default; 0 gives the pure roofline.
+ALLREDUCE_LATENCY_S = 15e-6
 
 
 @dataclass(frozen=True)
@@ -24,10 +28,11 @@ class StepTime:
 
     memory_seconds: float
     compute_seconds: float
+    sync_seconds: float = 0.0  # tensor-parallel all-reduces, added on top of the roofline limit
 
     @property
     def seconds(self) -> float:
-        return max(self.memory_seconds, self.compute_seconds)
+        return max(self.memory_seconds, self.compute_seconds) + self.sync_seconds
 
     @property
     def bound(self) -> str:
@@ -50,7 +55,8 @@ def _gpus(n_gpus: int, parallel_efficiency: float) -> float:
 
 def decode_step(gpu: GPU, n_gpus: int, bytes_per_step: int, flops_per_token: float, batch: int, compute: str,
                 bandwidth_efficiency: float = BANDWIDTH_EFFICIENCY, flops_efficiency: float = FLOPS_EFFICIENCY,
-                parallel_efficiency: float = PARALLEL_EFFICIENCY) -> StepTime:
+                parallel_efficiency: float = PARALLEL_EFFICIENCY, num_layers: int = 0,
+                allreduce_latency_s: float = ALLREDUCE_LATENCY_S) -> StepTime:
     """One decode step of `batch` sequences: it reads bytes_per_step once (active weights + the batch's KV
     cache) and does batch x flops_per_token operations (2 x active params, plus 4 x layers x context x
     attention width if you want attention counted)."""
@@ -61,16 +67,19 @@ def decode_step(gpu: GPU, n_gpus: int, bytes_per_step: int, flops_per_token: flo
     n = _gpus(n_gpus, parallel_efficiency)
     bandwidth = gpu.bandwidth_bytes_per_s * _share("bandwidth efficiency", bandwidth_efficiency) * n
     flops = gpu.flops_for(compute) * _share("FLOPS efficiency", flops_efficiency) * n
-    return StepTime(memory_seconds=bytes_per_step / bandwidth, compute_seconds=batch * flops_per_token / flops)
+    sync = 2 * num_layers * allreduce_latency_s if n_gpus > 1 else 0.0
+    return StepTime(memory_seconds=bytes_per_step / bandwidth, compute_seconds=batch * flops_per_token / flops,
+                    sync_seconds=sync)
 
 
 def decode_tokens_per_s(gpu: GPU, n_gpus: int, bytes_per_step: int, flops_per_token: float, batch: int,
                         compute: str, bandwidth_efficiency: float = BANDWIDTH_EFFICIENCY,
                         flops_efficiency: float = FLOPS_EFFICIENCY,
-                        parallel_efficiency: float = PARALLEL_EFFICIENCY) -> float:
-    """Generated tokens per second, summed over the batch (each step yields one token per sequence)."""
+                        parallel_efficiency: float = PARALLEL_EFFICIENCY, num_layers: int = 0) -> float:
+    """Generated tokens per second, summed over the batch (each step yields one token per sequence).
+    num_layers > 0 adds the tensor-parallel all-reduce wait when n_gpus > 1."""
     step = decode_step(gpu, n_gpus, bytes_per_step, flops_per_token, batch, compute,
-                       bandwidth_efficiency, flops_efficiency, parallel_efficiency)
+                       bandwidth_efficiency, flops_efficiency, parallel_efficiency, num_layers)
     return batch / step.seconds
 
 

@@ -319,3 +319,16 @@ def test_cost_arithmetic():
 def test_speed_rejects_absurd_inputs(call):
     with pytest.raises(BadInputError):
         call(gpu("l4"))
+
+
+def test_tensor_parallel_decode_waits_for_allreduces() -> None:
+    # Megatron-LM layout: 2 all-reduces per layer per decode step; latency-bound at batch 1.
+    from quantcore import speed
+    from quantcore.hardware import find_gpu
+
+    gpu = find_gpu("h100-sxm")
+    one = speed.decode_step(gpu, 2, 10**9, 1e9, 1, "fp16", num_layers=32)
+    none = speed.decode_step(gpu, 2, 10**9, 1e9, 1, "fp16", num_layers=32, allreduce_latency_s=0.0)
+    assert one.sync_seconds == pytest.approx(2 * 32 * speed.ALLREDUCE_LATENCY_S)
+    assert one.seconds == pytest.approx(none.seconds + 2 * 32 * speed.ALLREDUCE_LATENCY_S)
+    assert speed.decode_step(gpu, 1, 10**9, 1e9, 1, "fp16", num_layers=32).sync_seconds == 0.0
