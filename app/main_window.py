@@ -100,8 +100,8 @@ class MainWindow(QMainWindow):
         self.limits_view = _table(self.limits_model)
         self.cost_view = _table(self.cost_model)
         self.bars, self.curves, self.cost_bars = MemoryBars(), ContextCurves(), CostBars()
-        self._headers: dict[int, list[str]] = {}
-        self._sized: object = None
+        self._headers: dict[tuple[int, object], list[str]] = {}
+        self._stale: set[int] = set()  # tabs whose widgets still show an older plan
 
         plots = QSplitter(Qt.Orientation.Horizontal)
         plots.addWidget(self.bars)
@@ -207,6 +207,7 @@ class MainWindow(QMainWindow):
         c.error.connect(self.show_error)
         c.busy.connect(self.show_busy)
         self.cancel_button.clicked.connect(c.cancel_load)
+        self.tabs.currentChanged.connect(self._render_tab)
         self.workload_panel.error.connect(self.show_error)
         self.model_panel.open_requested.connect(self.open_file)
         self.model_panel.open_folder_requested.connect(self.open_folder)
@@ -226,23 +227,9 @@ class MainWindow(QMainWindow):
         self.workload_panel.show_workload()
 
     def show_plan(self, plan: Plan) -> None:
+        """Render a new plan: the visible tab now, the others when they are next shown."""
         self.banner.hide()
-        unit, selected = self.state.request.unit, self.controller.selected
-        for model in (self.memory_model, self.heatmap_model, self.limits_model, self.cost_model):
-            model.set_plan(plan, selected, unit)
-        sized = self.controller.inventory
-        for view in (self.memory_view, self.limits_view, self.cost_view):
-            key = id(view)
-            self._headers[key] = _fit_columns(view, self._headers.get(key, []) if self._sized == sized else [])
-        self._sized = sized
-        # heatmap: 29 x 23 short numbers; size columns from the headers alone (reading every cell is slow)
-        metrics = self.heatmap_view.horizontalHeader().fontMetrics()
-        widest = max((metrics.horizontalAdvance(h) for h in self.heatmap_model.headers), default=40)
-        self.heatmap_view.horizontalHeader().setDefaultSectionSize(widest + 14)
-        if plan.rows:
-            self.bars.update_plan(plan, selected, unit)
-            self._update_curves(plan, selected, unit)
-            self.cost_bars.update_plan(plan, selected)
+        selected = self.controller.selected
         gpus = plan.rows[0].gpu_list if plan.rows else ()
         if selected:
             self.advice.setText("<b>Recommendation:</b> " + recommendation(plan, selected[0]))
@@ -252,6 +239,38 @@ class MainWindow(QMainWindow):
             self.limits_label.setText("Tick a GPU to see the largest context and batch per precision")
         self.timing_label.setText(f"plan: {len(plan.rows)} precisions x {len(gpus)} GPUs in "
                                   f"{self.controller.last_recompute_ms:.1f} ms")
+        self._stale = {0, 1, 2}
+        self._render_tab(self.tabs.currentIndex())
+
+    def _render_tab(self, index: int) -> None:
+        plan = self.controller.plan
+        if plan is None or index not in self._stale:
+            return
+        self._stale.discard(index)
+        unit, selected = self.state.request.unit, self.controller.selected
+        if index == 0:
+            self.memory_model.set_plan(plan, selected, unit)
+            self._size_columns(self.memory_view)
+            if plan.rows:
+                self.bars.update_plan(plan, selected, unit)
+                self._update_curves(plan, selected, unit)
+        elif index == 1:
+            self.heatmap_model.set_plan(plan, selected, unit)
+            self.limits_model.set_plan(plan, selected, unit)
+            self._size_columns(self.limits_view)
+            # heatmap: 29 x 23 short numbers; size columns from the headers alone (reading every cell is slow)
+            metrics = self.heatmap_view.horizontalHeader().fontMetrics()
+            widest = max((metrics.horizontalAdvance(h) for h in self.heatmap_model.headers), default=40)
+            self.heatmap_view.horizontalHeader().setDefaultSectionSize(widest + 14)
+        else:
+            self.cost_model.set_plan(plan, selected, unit)
+            self._size_columns(self.cost_view)
+            if plan.rows:
+                self.cost_bars.update_plan(plan, selected)
+
+    def _size_columns(self, view: QTableView) -> None:
+        key = (id(view), self.controller.inventory)
+        self._headers[key] = _fit_columns(view, self._headers.get(key, []))
 
     def _update_curves(self, plan: Plan, selected: tuple[int, ...], unit: str) -> None:
         inv, w = plan.inventory, plan.workload

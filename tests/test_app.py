@@ -105,6 +105,9 @@ def test_gpu_selection_adds_columns_badges_and_lines(qtbot, window: MainWindow) 
 
 def test_heatmap_limits_and_cost_follow_the_plan(window: MainWindow) -> None:
     plan = window.controller.plan
+    assert window.heatmap_model.plan is None  # hidden tabs render when they are shown
+    window.tabs.setCurrentIndex(1)
+    window.tabs.setCurrentIndex(2)
     heat = window.heatmap_model
     assert heat.rowCount() == len(load_gpus()) and heat.columnCount() == len(plan.rows)
     i = window.controller.selected[0]
@@ -203,6 +206,7 @@ def test_unticking_precisions_removes_rows_and_bars(qtbot, window: MainWindow) -
 
 
 def test_cost_bars_show_engine_cost_per_million_tokens(window: MainWindow) -> None:
+    window.tabs.setCurrentIndex(2)
     plan, gi = window.controller.plan, window.controller.selected[0]
     widths = window.cost_bars.bars[0].opts["width"]
     assert list(widths) == pytest.approx([r.gpus[gi].cost_per_million_tokens for r in plan.rows])
