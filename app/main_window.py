@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
         self.gpu_panel = GpuPanel(self.state)
         self.gpu_panel.set_catalog(self.controller.gpus)
         self.precision_panel = PrecisionPanel(self.state)
-        inputs = QWidget()
+        inputs = self.inputs = QWidget()
         col = QVBoxLayout(inputs)
         for panel in (self.model_panel, self.workload_panel, self.gpu_panel, self.precision_panel):
             col.addWidget(panel)
@@ -225,6 +225,14 @@ class MainWindow(QMainWindow):
         arch = getattr(inv, "arch", None)
         self.workload_panel.set_context_limit(arch.max_context if arch and arch.max_context else 1 << 20)
         self.workload_panel.show_workload()
+        self._pin_inputs_height()
+
+    def _pin_inputs_height(self) -> None:
+        """Word-wrapped labels report no useful minimum height, so a scroll area would squeeze the panels into
+        each other; pin the column to its natural height and let it scroll instead."""
+        self.inputs.setMinimumHeight(0)
+        self.inputs.adjustSize()
+        self.inputs.setMinimumHeight(self.inputs.sizeHint().height())
 
     def show_plan(self, plan: Plan) -> None:
         """Render a new plan: the visible tab now, the others when they are next shown."""

@@ -137,6 +137,7 @@ class ModelPanel(QGroupBox):
 
     def show_hub_status(self, text: str) -> None:
         self.hub_status.setText(text)
+        self.hub_status.setToolTip(text)
 
     def set_recent(self, recent: list[tuple[str, bool]]) -> None:
         self.recent.blockSignals(True)
@@ -192,8 +193,6 @@ class ModelPanel(QGroupBox):
         html = "".join(f"<tr><td style='padding-right:8px'><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
         notes = "".join(f"<br><i>{n}</i>" for n in inv.notes)
         self.facts.setText(f"<table>{html}</table>{notes}")
-        # a word-wrapped label reports no useful minimum height: pin it so the scroll area never squeezes it
-        self.facts.setMinimumHeight(self.facts.heightForWidth(max(self.facts.width(), 300)))
 
 
 class WorkloadPanel(QGroupBox):
