@@ -158,7 +158,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from dataclasses import replace
 
     from quantcore import formats
     from quantcore.bundled import bundled_models

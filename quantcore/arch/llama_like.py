@@ -6,6 +6,7 @@ from typing import Any
 
 from quantcore.arch import register
 from quantcore.arch._common import dtype_of
+from quantcore.arch._common import flag as _bool
 from quantcore.inventory import Architecture, TensorInfo
 
 _MISSING = object()
@@ -161,13 +162,4 @@ def _int(config: dict[str, Any], key: str, default: Any = _MISSING) -> Any:
     value = config[key]
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{key} must be an integer, not {value!r}")
-    return value
-
-
-def _bool(config: dict[str, Any], key: str, default: bool) -> bool:
-    value = config.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise TypeError(f"{key} must be true or false, not {value!r}")
     return value

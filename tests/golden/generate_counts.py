@@ -18,7 +18,6 @@ from pathlib import Path
 
 def count_with_transformers(config_dict: dict) -> tuple[int, str]:
     import torch
-    import transformers
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
     cfg = dict(config_dict)
