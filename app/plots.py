@@ -88,10 +88,12 @@ class ContextCurves(pg.PlotWidget):
                       capacities: list[tuple[str, int]], unit: str) -> None:
         div = UNITS[unit]
         x = np.asarray(contexts, dtype=float)
+        self.legend.clear()
         for pid, item in self.curves.items():
             if pid in curves:
                 item.setData(x, np.asarray(curves[pid], dtype=float) / div)
                 item.setVisible(True)
+                self.legend.addItem(item, pid)
             else:
                 item.setData([], [])
                 item.setVisible(False)

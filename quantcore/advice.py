@@ -42,7 +42,7 @@ def recommendation(plan: Plan, gpu_index: int = 0) -> str:
         free = gpu.usable_bytes - best.memory.total
         text = (f"On one {gpu.name}, use {best.precision.id} ({best.bits_per_weight:.2f} bits/weight, "
                 f"{format_bytes(best.memory.total)} with {format_bytes(free)} to spare)")
-        if best.precision.nominal_bits >= 16:
+        if best.precision.nominal_bits >= 16 or plan.workload.mode != "inference":
             return text + "."
         if best.precision.nominal_bits >= 4:
             return text + f"; {KBIT_NOTE}."
