@@ -285,10 +285,14 @@ class MainWindow(QMainWindow):
         limit = inv.arch.max_context if inv.arch and inv.arch.max_context else max(w.context, 8192)
         contexts = context_points(limit)
         present = [r.precision.id for r in plan.rows]
-        wanted = [p for p in CURVE_PRECISIONS if p in present] or present[:6]
+        wanted = [p for p in CURVE_PRECISIONS if p in present]
+        if len(wanted) < 3:  # training modes plan only a few precisions: draw them all
+            wanted = present[:6]
         curves = {p: memory_curve(inv, p, w, contexts) for p in wanted}
         gpus = plan.rows[0].gpu_list
-        self.curves.update_curves(contexts, curves, [(gpus[i].name, gpus[i].usable_bytes) for i in selected], unit)
+        totals = tuple(r.memory.total for r in plan.rows if r.precision.id in curves)
+        self.curves.update_curves(contexts, curves, [(gpus[i].name, gpus[i].usable_bytes) for i in selected], unit,
+                                  current=w.context, current_totals=totals)
 
     def show_error(self, message: str) -> None:
         self.banner.setText(message)

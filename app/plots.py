@@ -68,6 +68,10 @@ class MemoryBars(pg.PlotWidget):
         self.line_values = values
 
 
+CURVE_PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d", "#bab0ac", "#eeca3b",
+                 "#1b9e77", "#d95f02", "#7570b3")
+
+
 class ContextCurves(pg.PlotWidget):
     """Total memory against context length for a few representative precisions, with GPU capacity lines."""
 
@@ -77,18 +81,33 @@ class ContextCurves(pg.PlotWidget):
         self.getAxis("left").setWidth(56)
         self.legend = self.addLegend(offset=(10, 10))
         self.curves: dict[str, pg.PlotDataItem] = {}
-        palette = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d", "#bab0ac", "#eeca3b")
-        for pid, colour in zip(CURVE_PRECISIONS, palette):
-            item = self.plot([], [], pen=pg.mkPen(colour, width=2), name=pid, antialias=True)
-            self.curves[pid] = item
+        for pid in CURVE_PRECISIONS:
+            self._curve(pid)
         self.lines: list[pg.InfiniteLine] = []
+        self.now = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888888", width=1,
+                                                                         style=Qt.PenStyle.DotLine),
+                                   label="current", labelOpts={"position": 0.95, "color": "#888888"})
+        self.addItem(self.now)
         self.setLabel("bottom", "context (tokens per sequence)")
 
+    def _curve(self, pid: str) -> pg.PlotDataItem:
+        """The line for a precision, made the first time it is needed and kept (setData afterwards)."""
+        item = self.curves.get(pid)
+        if item is None:
+            colour = CURVE_PALETTE[len(self.curves) % len(CURVE_PALETTE)]
+            item = self.curves[pid] = self.plot([], [], pen=pg.mkPen(colour, width=2), antialias=True)
+        return item
+
     def update_curves(self, contexts: tuple[int, ...], curves: dict[str, tuple[int, ...]],
-                      capacities: list[tuple[str, int]], unit: str) -> None:
+                      capacities: list[tuple[str, int]], unit: str, current: int = 0,
+                      current_totals: tuple[int, ...] = ()) -> None:
+        """current: the workload's context (a dotted line); the y range shows the GPU lines and the totals at the
+        current context with room to spare, not the far end of a training curve at the model's maximum context."""
         div = UNITS[unit]
         x = np.asarray(contexts, dtype=float)
         self.legend.clear()
+        for pid in curves:
+            self._curve(pid)
         for pid, item in self.curves.items():
             if pid in curves:
                 item.setData(x, np.asarray(curves[pid], dtype=float) / div)
@@ -110,9 +129,19 @@ class ContextCurves(pg.PlotWidget):
                 line.setPos(value / div)
                 line.label.setFormat(short_gpu_name(name))
         self.setLabel("left", f"memory ({unit})")
-        peak = max([max(c) for c in curves.values() if c] + [v for _, v in capacities] + [1]) / div
-        self.setYRange(0, peak * 1.05, padding=0)
-        self.setXRange(0, float(x[-1]) if len(x) else 1.0, padding=0.02)
+        self.now.setPos(current)
+        peak = max([max(c) for c in curves.values() if c] + [1]) / div
+        focus = max([v for _, v in capacities] + list(current_totals) + [1]) / div * 1.5
+        top = min(peak * 1.05, max(focus, 1.0))
+        self.setYRange(0, top, padding=0)
+        # x: up to where even the lowest curve leaves the view (or the model's limit), at least twice the current
+        right = float(x[-1]) if len(x) else 1.0
+        if curves and len(x):
+            lowest = min(curves.values(), key=lambda c: c[-1])
+            beyond = [xi for xi, v in zip(x, lowest) if v / div > top]
+            if beyond:
+                right = min(right, max(beyond[0] * 1.1, 2.0 * current))
+        self.setXRange(0, right, padding=0.02)
 
 
 class CostBars(pg.PlotWidget):
