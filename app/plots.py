@@ -23,7 +23,9 @@ class MemoryBars(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.getPlotItem().invertY(True)
         self.getAxis("left").setWidth(104)  # fixed: precision ids fit, and relabelling never re-lays out the plot
-        self.legend = self.addLegend(offset=(-10, -10))  # bottom right: the low-bit bars there are short
+        self.legend = self.addLegend()
+        # right-middle: the mid-precision bars there are short, and the GPU labels keep the bottom edge
+        self.legend.anchor(itemPos=(1, 0.5), parentPos=(1, 0.5), offset=(-10, 0))
         self.bars = []
         for name, colour in zip(COMPONENTS, COLOURS):
             item = pg.BarGraphItem(x0=[], y=[], width=[], height=0.7, brush=colour, pen=pg.mkPen(None))
@@ -54,7 +56,7 @@ class MemoryBars(pg.PlotWidget):
         while len(self.lines) < len(values):
             colour = GPU_COLOURS[len(self.lines) % len(GPU_COLOURS)]
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
-                                   label="", labelOpts={"position": 0.99, "color": colour, "anchors": [(1, 1), (1, 1)]})
+                                   label="", labelOpts={"position": 0.99, "color": colour, "anchors": [(0, 1), (0, 1)]})
             self.addItem(line)
             self.lines.append(line)
         for i, line in enumerate(self.lines):
@@ -79,14 +81,17 @@ class ContextCurves(pg.PlotWidget):
         super().__init__()
         self.setMenuEnabled(False)
         self.getAxis("left").setWidth(56)
-        self.legend = self.addLegend(offset=(10, 10))
+        self.legend = self.addLegend()
+        # bottom right: rising curves leave the space under their right ends free
+        self.legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-10, -30))
         self.curves: dict[str, pg.PlotDataItem] = {}
         for pid in CURVE_PRECISIONS:
             self._curve(pid)
         self.lines: list[pg.InfiniteLine] = []
         self.now = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888888", width=1,
                                                                          style=Qt.PenStyle.DotLine),
-                                   label="current", labelOpts={"position": 0.95, "color": "#888888"})
+                                   label="current", labelOpts={"position": 0.96, "color": "#888888",
+                                                               "anchors": [(0, 0.5), (0, 0.5)]})
         self.addItem(self.now)
         self.setLabel("bottom", "context (tokens per sequence)")
 
