@@ -212,6 +212,7 @@ class MainWindow(QMainWindow):
         self.model_panel.open_requested.connect(self.open_file)
         self.model_panel.open_folder_requested.connect(self.open_folder)
         self.gpu_panel.add_requested.connect(self.add_gpu)
+        self.gpu_panel.edit_requested.connect(self.edit_gpu)
         self.model_panel.search_requested.connect(c.search)
         c.search_results.connect(self.model_panel.show_search_results)
         c.search_failed.connect(lambda msg: self.model_panel.show_hub_status("Hub search: " + msg))
@@ -363,9 +364,19 @@ class MainWindow(QMainWindow):
             return
         self.save_custom_gpu(**dialog.values())
 
+    def edit_gpu(self, gid: str) -> None:
+        gpu = next((g for g in self.controller.gpus if g.id == gid), None)
+        if gpu is None:
+            return
+        dialog = CustomGpuDialog(self, gpu)
+        if dialog.exec():
+            self.save_custom_gpu(**dialog.values(), gid=gid)
+
     def save_custom_gpu(self, name: str, memory_gib: float, bandwidth_gbps: float, fp16_tflops: float,
-                        purchase_usd: float | None = None, hourly_usd: float | None = None) -> GPU | None:
-        gid = "custom-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "gpu")
+                        purchase_usd: float | None = None, hourly_usd: float | None = None,
+                        gid: str | None = None) -> GPU | None:
+        """Save a GPU of the user's own (a new one, or gid's entry replaced) and choose it."""
+        gid = gid or "custom-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "gpu")
         gpu = GPU(id=gid, name=name or gid, vendor="custom", memory_bytes=int(memory_gib * 2**30),
                   bandwidth_bytes_per_s=bandwidth_gbps * 1e9, fp32_flops=fp16_tflops * 1e12 / 2,
                   fp16_flops=fp16_tflops * 1e12, bf16_flops=fp16_tflops * 1e12, fp8_flops=0.0, int8_ops=0.0,

@@ -332,6 +332,7 @@ class GpuPanel(QGroupBox):
     """Tick one or more GPUs from the catalog (custom ones included); add your own."""
 
     add_requested = Signal()
+    edit_requested = Signal(str)  # id of a custom GPU to edit
 
     def __init__(self, state: AppState) -> None:
         super().__init__("GPUs")
@@ -347,6 +348,7 @@ class GpuPanel(QGroupBox):
         lay.addWidget(add)
         self.filter.textChanged.connect(self._filter)
         self.list.itemChanged.connect(self._changed)
+        self.list.itemDoubleClicked.connect(self._edit)
         add.clicked.connect(self.add_requested)
 
     def set_catalog(self, gpus: tuple[GPU, ...]) -> None:
@@ -359,8 +361,9 @@ class GpuPanel(QGroupBox):
             item.setData(Qt.ItemDataRole.UserRole, g.id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if g.id in chosen else Qt.CheckState.Unchecked)
+            item.setData(Qt.ItemDataRole.UserRole + 1, g.custom)
             item.setToolTip(f"{g.bandwidth_bytes_per_s / 1e9:,.0f} GB/s, {g.bf16_flops / 1e12:,.0f} dense bf16 TFLOPS; "
-                            f"{g.source} ({g.date})")
+                            f"{g.source} ({g.date})" + ("; double-click to edit" if g.custom else ""))
             self.list.addItem(item)
         self.list.blockSignals(False)
         self._filter(self.filter.text())
@@ -370,6 +373,10 @@ class GpuPanel(QGroupBox):
         for i in range(self.list.count()):
             item = self.list.item(i)
             item.setHidden(not all(w in item.text().lower() for w in words))
+
+    def _edit(self, item: QListWidgetItem) -> None:
+        if item.data(Qt.ItemDataRole.UserRole + 1):
+            self.edit_requested.emit(item.data(Qt.ItemDataRole.UserRole))
 
     def _changed(self, item: QListWidgetItem) -> None:
         gid = item.data(Qt.ItemDataRole.UserRole)
@@ -384,9 +391,9 @@ class GpuPanel(QGroupBox):
 class CustomGpuDialog(QDialog):
     """Name, memory, bandwidth, dense fp16 rate and prices of a GPU of your own."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, gpu: GPU | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Add a custom GPU")
+        self.setWindowTitle("Edit a custom GPU" if gpu else "Add a custom GPU")
         self.name = QLineEdit(placeholderText="e.g. My lab's A6000")
         self.memory = QDoubleSpinBox(minimum=1, maximum=100000, decimals=1, value=48, suffix=" GiB")
         self.bandwidth = QDoubleSpinBox(minimum=1, maximum=100000, decimals=0, value=768, suffix=" GB/s")
@@ -402,6 +409,13 @@ class CustomGpuDialog(QDialog):
         form.addRow("Dense fp16", self.fp16)
         form.addRow("Purchase price", self.price)
         form.addRow("Hourly rent", self.hourly)
+        if gpu is not None:
+            self.name.setText(gpu.name)
+            self.memory.setValue(gpu.memory_bytes / 2**30)
+            self.bandwidth.setValue(gpu.bandwidth_bytes_per_s / 1e9)
+            self.fp16.setValue(gpu.fp16_flops / 1e12)
+            self.price.setValue(gpu.purchase_usd or 0)
+            self.hourly.setValue(gpu.hourly_usd or 0)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)

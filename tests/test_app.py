@@ -210,3 +210,21 @@ def test_cost_bars_show_engine_cost_per_million_tokens(window: MainWindow) -> No
     plan, gi = window.controller.plan, window.controller.selected[0]
     widths = window.cost_bars.bars[0].opts["width"]
     assert list(widths) == pytest.approx([r.gpus[gi].cost_per_million_tokens for r in plan.rows])
+
+
+def test_custom_gpu_can_be_edited(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    gpu = window.save_custom_gpu("Lab Card", 40, 900, 120)
+    edited = window.save_custom_gpu("Lab Card", 48, 900, 120, gid=gpu.id)
+    assert edited.id == gpu.id
+    qtbot.waitUntil(lambda: any(g.id == gpu.id and g.memory_bytes == 48 * 2**30
+                                for g in window.controller.plan.rows[0].gpu_list), timeout=5000)
+    assert (tmp_path / "gpus.toml").read_text().count("[[gpu]]") == 1
+
+
+def test_typing_a_parameter_count_plans_a_guess(qtbot, window: MainWindow) -> None:
+    window.model_panel.filter.setText("70B")
+    with qtbot.waitSignal(window.controller.inventory_ready, timeout=10000):
+        window.model_panel.filter.returnPressed.emit()
+    inv = window.controller.inventory
+    assert inv.source == "count" and inv.parameters == 70 * 10**9
+    assert "guess" in window.model_panel.facts.text()
