@@ -23,6 +23,14 @@ COMMON = ("bf16", "fp8", "int8", "nf4", "gptq-4bit-g128", "awq-4bit-g128", "q8_0
 TARGETS = (("attn_q,attn_k,attn_v,attn_output", "attention q, k, v, o"), ("all-linear", "all linear layers"))
 
 
+def filter_list(widget: QListWidget, text: str) -> None:
+    """Hide the items that do not contain every word typed (case-insensitive)."""
+    words = text.lower().split()
+    for i in range(widget.count()):
+        item = widget.item(i)
+        item.setHidden(not all(w in item.text().lower() for w in words))
+
+
 def _combo(items: tuple[tuple[str, str], ...]) -> QComboBox:
     box = QComboBox()
     for key, label in items:
@@ -152,10 +160,7 @@ class ModelPanel(QGroupBox):
             self.state.set_model(self.recent.itemText(index), use_hub=bool(self.recent.itemData(index)))
 
     def _filter(self, text: str) -> None:
-        words = text.lower().split()
-        for i in range(self.list.count()):
-            item = self.list.item(i)
-            item.setHidden(not all(w in item.text().lower() for w in words))
+        filter_list(self.list, text)
 
     def _enter(self) -> None:
         text = self.filter.text().strip()
@@ -369,10 +374,7 @@ class GpuPanel(QGroupBox):
         self._filter(self.filter.text())
 
     def _filter(self, text: str) -> None:
-        words = text.lower().split()
-        for i in range(self.list.count()):
-            item = self.list.item(i)
-            item.setHidden(not all(w in item.text().lower() for w in words))
+        filter_list(self.list, text)
 
     def _edit(self, item: QListWidgetItem) -> None:
         if item.data(Qt.ItemDataRole.UserRole + 1):
