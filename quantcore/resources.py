@@ -1,6 +1,7 @@
 """Where the bundled data (GPU catalog, model configs, templates) lives: a source checkout or a frozen app."""
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -8,8 +9,12 @@ from quantcore.errors import QuantPlannerError
 
 
 def candidate_dirs() -> tuple[Path, ...]:
-    """Places searched for resources/, best first: next to the package, then the PyInstaller bundle."""
+    """Places searched for resources/, best first: next to the package (a checkout), the installed
+    quantplanner_resources package (a wheel), then the PyInstaller bundle."""
     out = [Path(__file__).resolve().parent.parent / "resources"]
+    spec = importlib.util.find_spec("quantplanner_resources")  # an installed wheel
+    if spec is not None and spec.submodule_search_locations:
+        out.extend(Path(p) for p in spec.submodule_search_locations)
     frozen = getattr(sys, "_MEIPASS", None)
     if frozen:
         out.append(Path(frozen) / "resources")
