@@ -1,6 +1,7 @@
 """A one-line recommendation from a plan: the highest-quality precision that fits a chosen GPU."""
 from __future__ import annotations
 
+from quantcore.inventory import Inventory
 from quantcore.plan import Plan, PlanRow
 from quantcore.units import format_bytes
 
@@ -11,18 +12,30 @@ KBIT_NOTE = ("for a fixed memory budget 4-bit weights with small blocks usually 
              "precision (Dettmers & Zettlemoyer 2023, k-bit scaling laws)")
 
 
-def _quality(row: PlanRow, native: str) -> tuple[float, bool, int]:
-    """Sort key, best first when largest: bits up to 16 (more than the checkpoint's own 16 adds nothing), the
-    checkpoint's own dtype on ties, then less memory."""
-    return (min(row.precision.nominal_bits, 16.0), row.precision.id == native, -row.memory.total)
+def _quality(row: PlanRow, native: str) -> tuple[float, int, bool, bool]:
+    """Sort key, best first when largest: bits up to 16 (running a checkpoint above 16 bits adds nothing), then
+    less memory (so an fp32 checkpoint is served in 16-bit), then the checkpoint's own dtype, then bf16's range."""
+    return (min(row.precision.nominal_bits, 16.0), -row.memory.total, row.precision.id == native,
+            row.precision.id == "bf16")
 
 
-def _native(plan: Plan) -> str:
+def native_precision(inv: Inventory) -> str:
     """The precision id the checkpoint is stored in (bf16 unless its tensors or config say otherwise)."""
-    if plan.inventory.quantization:
-        return plan.inventory.quantization
-    dtypes = {t.dtype for t in plan.inventory.tensors if t.role not in ("norm", "buffer")}
+    if inv.quantization:
+        return inv.quantization
+    dtypes = {t.dtype for t in inv.tensors if t.role not in ("norm", "buffer")}
     return {"F16": "fp16", "F32": "fp32"}.get(next(iter(dtypes)), "bf16") if len(dtypes) == 1 else "bf16"
+
+
+def candidates(rows: tuple[PlanRow, ...], native: str) -> list[PlanRow]:
+    """Rows worth recommending: ternary / binary only suit models trained that way (BitNet), so they are left
+    out unless the checkpoint itself is stored so."""
+    return [r for r in rows if r.precision.family != "lowbit" or r.precision.id == native]
+
+
+def best_row(rows: list[PlanRow], native: str) -> PlanRow | None:
+    """The highest-quality row among `rows` (which the caller already filtered to those that fit)."""
+    return max(rows, key=lambda r: _quality(r, native)) if rows else None
 
 
 def recommendation(plan: Plan, gpu_index: int = 0) -> str:
@@ -32,13 +45,12 @@ def recommendation(plan: Plan, gpu_index: int = 0) -> str:
     if not plan.rows[0].gpu_list:
         return "Choose a GPU to get a recommendation."
     gpu = plan.rows[0].gpu_list[gpu_index]
-    native = _native(plan)
-    # ternary / binary only suit models trained that way (BitNet); never propose them for another checkpoint
-    rows = [r for r in plan.rows if r.precision.family != "lowbit" or r.precision.id == native]
+    native = native_precision(plan.inventory)
+    rows = candidates(plan.rows, native)
     fitting = [r for r in rows if r.counts[gpu_index] == 1]
     good = [r for r in rows if r.precision.nominal_bits >= 4 and r.counts[gpu_index]]
-    if fitting:
-        best = max(fitting, key=lambda r: _quality(r, native))
+    best = best_row(fitting, native)
+    if best is not None:
         free = gpu.usable_bytes - best.memory.total
         text = (f"On one {gpu.name}, use {best.precision.id} ({best.bits_per_weight:.2f} bits/weight, "
                 f"{format_bytes(best.memory.total)} with {format_bytes(free)} to spare)")

@@ -158,10 +158,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    from dataclasses import replace
 
-    from quantcore import formats
+    from quantcore import memory
+    from quantcore.advice import best_row, candidates, native_precision
     from quantcore.bundled import bundled_models
-    from quantcore.plan import GpuOption, per_gpu_memory
+    from quantcore.plan import make_plan, shard
     from quantcore.source import load_model
 
     (gpu,) = _gpus([args.gpu])
@@ -173,26 +175,28 @@ def cmd_fit(args: argparse.Namespace) -> int:
         # every bundled model: the bundled configs (no network); named models: the Hub first, like `plan`
         inv = _load(name, args.revision) if args.model else load_model(name, use_hub=False)
         base = _workload(args, inv)
-        best = None
-        for p in formats.PRECISIONS:
-            if base.mode == "inference" or (base.mode in ("full", "lora") and p.training == "full") or (
-                    base.mode == "qlora" and p.training == "qlora"):
-                per = per_gpu_memory(inv, p.id, base, gpu, args.count)
-                opt = GpuOption(gpu=gpu, count=args.count, per_gpu=per, inventory=inv, precision=p, workload=base)
-                fits = per.total <= gpu.usable_bytes
-                ctx = opt.max_context
-                row = {"model": inv.id, "parameters": inv.parameters, "precision": p.id, "fits": fits,
-                       "total_bytes": per.total, "max_context": ctx}
-                out.append(row)
-                if fits and best is None:
-                    best = row
-        if not args.json:
-            if best:
-                print(f"{inv.id}: fits as {best['precision']} ({format_bytes(best['total_bytes'])} of "
-                      f"{format_bytes(gpu.usable_bytes)} usable) at context {base.context:,}; "
-                      f"max context {best['max_context']:,}")
-            else:
-                print(f"{inv.id}: does not fit on {args.count} x {gpu.name} at any precision at context {base.context:,}")
+        plan = make_plan(inv, base, None, (gpu,))
+        on_gpus = replace(base, tensor_parallel=args.count)
+        fitting = []
+        for r in plan.rows:
+            per = shard(r.memory, inv, args.count)
+            fits = per.total <= gpu.usable_bytes
+            ctx = memory.max_context(inv, r.precision.id, on_gpus, gpu.usable_bytes, gpu.memory_bytes)
+            out.append({"model": inv.id, "parameters": inv.parameters, "precision": r.precision.id, "fits": fits,
+                        "total_bytes": per.total, "max_context": ctx})
+            if fits:
+                fitting.append((r, per.total, ctx))
+        native = native_precision(inv)
+        allowed = {r.precision.id for r in candidates(plan.rows, native)}
+        best = best_row([r for r, _, _ in fitting if r.precision.id in allowed], native)
+        if args.json:
+            continue
+        if best is None:
+            print(f"{inv.id}: does not fit on {args.count} x {gpu.name} at any precision at context {base.context:,}")
+            continue
+        _, total, ctx = next(f for f in fitting if f[0] is best)
+        print(f"{inv.id}: fits as {best.precision.id} ({format_bytes(total)} of {format_bytes(gpu.usable_bytes)} "
+              f"usable) at context {base.context:,}; max context {ctx:,}")
     if args.json:
         print(json.dumps({"gpu": gpu.id, "count": args.count, "rows": out}, indent=1))
     return 0
