@@ -1,6 +1,7 @@
 """A one-line recommendation from a plan: the highest-quality precision that fits a chosen GPU."""
 from __future__ import annotations
 
+from quantcore.formats import get_precision
 from quantcore.inventory import Inventory
 from quantcore.plan import Plan, PlanRow
 from quantcore.units import format_bytes
@@ -12,10 +13,14 @@ KBIT_NOTE = ("for a fixed memory budget 4-bit weights with small blocks usually 
              "precision (Dettmers & Zettlemoyer 2023, k-bit scaling laws)")
 
 
-def _quality(row: PlanRow, native: str) -> tuple[float, int, bool, bool]:
-    """Sort key, best first when largest: bits up to 16 (running a checkpoint above 16 bits adds nothing), then
-    less memory (so an fp32 checkpoint is served in 16-bit), then the checkpoint's own dtype, then bf16's range."""
-    return (min(row.precision.nominal_bits, 16.0), -row.memory.total, row.precision.id == native,
+def _quality(row: PlanRow, native: str) -> tuple[float, bool, int, bool]:
+    """Sort key, best first when largest. Quality is the precision's bits, capped at the checkpoint's own (no
+    format restores what a 4-bit release lost) and at 16 (serving above 16 bits adds nothing); among equals the
+    checkpoint's own format (when it is 16-bit or less: an fp32 checkpoint is served in 16-bit), then less
+    memory, then bf16's range."""
+    own = get_precision(native).nominal_bits
+    cap = min(own, 16.0)
+    return (min(row.precision.nominal_bits, cap), row.precision.id == native and own <= 16, -row.memory.total,
             row.precision.id == "bf16")
 
 

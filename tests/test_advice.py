@@ -33,3 +33,15 @@ def test_never_ternary_for_an_ordinary_checkpoint() -> None:
 def test_training_recommendation_has_no_inference_note() -> None:
     text = recommendation(_plan("meta-llama/Llama-3.1-8B", "rtx-4090", mode="qlora", batch=1, context=1024))
     assert text.startswith("On one") and "Dettmers" not in text
+
+
+def test_a_four_bit_release_is_served_as_released() -> None:
+    # openai/gpt-oss-20b ships its experts in MXFP4 (its config's quantization_config): fp8 would not restore
+    # quality the release never had, so its own format is the recommendation.
+    plan = _plan("openai/gpt-oss-20b", "rtx-4090")
+    assert plan.inventory.quantization == "mxfp4"
+    assert "use mxfp4" in recommendation(plan)
+
+
+def test_fp32_checkpoint_is_served_in_16_bit() -> None:
+    assert "use bf16" in recommendation(_plan("openai-community/gpt2", "t4"))
