@@ -6,6 +6,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
+from quantcore.explain import explain
 from quantcore.plan import Plan
 from quantcore.units import format_bytes
 
@@ -83,7 +84,14 @@ class _PlanModel(QAbstractTableModel):
 class MemoryTableModel(_PlanModel):
     """Rows: precisions. Columns: bits per weight, each memory line, then GPUs needed on each chosen GPU."""
 
+    def _explained(self, pid: str) -> dict[str, str]:
+        """The engine's formula for each line of this row, worked out the first time a tooltip asks."""
+        if pid not in self._explanations and self.plan is not None:
+            self._explanations[pid] = explain(self.plan.inventory, pid, self.plan.workload)
+        return self._explanations.get(pid, {})
+
     def _rebuild(self) -> None:
+        self._explanations: dict[str, dict[str, str]] = {}
         gpus = [short_gpu_name(self.plan.rows[0].gpu_list[i].name) for i in self.selected] \
             if self.plan and self.plan.rows else []
         self.headers = ["precision", "bits/w"] + [c.replace("_", " ") for c in COMPONENTS] + gpus
@@ -116,7 +124,9 @@ class MemoryTableModel(_PlanModel):
             if col == 1:
                 return "Bits per weight over the whole model, kept-in-16-bit tensors included."
             if col < 2 + ncomp:
-                return COMPONENT_TIPS[COMPONENTS[col - 2]]
+                name = COMPONENTS[col - 2]
+                detail = self._explained(row.precision.id).get(name)
+                return COMPONENT_TIPS[name] + (f"\n\n{detail}" if detail else "")
             gi = self.selected[col - 2 - ncomp]
             g = row.gpu_list[gi]
             per = row.per_gpu[gi]

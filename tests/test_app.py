@@ -228,3 +228,11 @@ def test_typing_a_parameter_count_plans_a_guess(qtbot, window: MainWindow) -> No
     inv = window.controller.inventory
     assert inv.source == "count" and inv.parameters == 70 * 10**9
     assert "guess" in window.model_panel.facts.text()
+
+
+def test_memory_tooltips_show_the_engine_formula(window: MainWindow) -> None:
+    model = window.memory_model
+    row = _row(model, "bf16")
+    tip = model.index(row, 2 + COMPONENTS.index("kv_cache")).data(Qt.ItemDataRole.ToolTipRole)
+    kv = _cell(model, "bf16", "kv_cache")
+    assert "8 KV heads" in tip and f"{kv:,} B" in tip
