@@ -15,6 +15,13 @@ CURVE_PRECISIONS = ("fp32", "bf16", "fp8", "q8_0", "q6_k", "q4_k_m", "nf4", "q3_
 UNITS = {"GiB": 2**30, "GB": 10**9}
 
 
+def _legend(plot: pg.PlotWidget) -> pg.LegendItem:
+    """A legend on a nearly opaque panel of the plot's background, so lines behind it do not garble its text."""
+    colour = pg.mkColor(pg.getConfigOption("background"))
+    colour.setAlpha(215)
+    return plot.addLegend(brush=pg.mkBrush(colour), pen=pg.mkPen(None))
+
+
 class MemoryBars(pg.PlotWidget):
     """Horizontal stacked bars, one per precision, one colour per memory line; a vertical line per chosen GPU."""
 
@@ -23,7 +30,7 @@ class MemoryBars(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.getPlotItem().invertY(True)
         self.getAxis("left").setWidth(104)  # fixed: precision ids fit, and relabelling never re-lays out the plot
-        self.legend = self.addLegend()
+        self.legend = _legend(self)
         # right-middle: the mid-precision bars there are short, and the GPU labels keep the bottom edge
         self.legend.anchor(itemPos=(1, 0.5), parentPos=(1, 0.5), offset=(-10, 0))
         self.bars = []
@@ -81,7 +88,7 @@ class ContextCurves(pg.PlotWidget):
         super().__init__()
         self.setMenuEnabled(False)
         self.getAxis("left").setWidth(56)
-        self.legend = self.addLegend()
+        self.legend = _legend(self)
         # bottom right: rising curves leave the space under their right ends free
         self.legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-10, -30))
         self.curves: dict[str, pg.PlotDataItem] = {}
@@ -158,7 +165,8 @@ class CostBars(pg.PlotWidget):
         self.getPlotItem().invertY(True)
         self.getAxis("left").setWidth(104)
         self.setLabel("bottom", "$ per million generated tokens (decode, roofline)")
-        self.legend = self.addLegend(offset=(-10, -10))
+        self.legend = _legend(self)
+        self.legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-10, -10))
         self.bars: list[pg.BarGraphItem] = []
 
     def update_plan(self, plan: Plan, selected: tuple[int, ...]) -> None:
