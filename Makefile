@@ -33,5 +33,11 @@ bench: setup
 	$(PY) benchmarks/plan_speed.py
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/startup.py
 
+# the desktop bundle (PyInstaller, one folder): dist/quantplanner/quantplanner, checked by its own --self-test
+dist: setup
+	$(PIP) install -q "pyinstaller>=6.10"
+	$(VENV)/bin/pyinstaller --noconfirm --clean --distpath dist --workpath build/work build/quantplanner.spec
+	QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 dist/quantplanner/quantplanner --self-test
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache dist build/work
