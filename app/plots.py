@@ -15,6 +15,15 @@ CURVE_PRECISIONS = ("fp32", "bf16", "fp8", "q8_0", "q6_k", "q4_k_m", "nf4", "q3_
 UNITS = {"GiB": 2**30, "GB": 10**9}
 
 
+def _gpu_line(plot: pg.PlotWidget, index: int, angle: int, position: float) -> pg.InfiniteLine:
+    """A dashed capacity line for the index-th chosen GPU, labelled at `position` along it (added to plot)."""
+    colour = GPU_COLOURS[index % len(GPU_COLOURS)]
+    line = pg.InfiniteLine(angle=angle, movable=False, pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
+                           label="", labelOpts={"position": position, "color": colour, "anchors": [(0, 1), (0, 1)]})
+    plot.addItem(line)
+    return line
+
+
 def _legend(plot: pg.PlotWidget) -> pg.LegendItem:
     """A legend on a nearly opaque panel of the plot's background, so lines behind it do not garble its text."""
     colour = pg.mkColor(pg.getConfigOption("background"))
@@ -61,11 +70,7 @@ class MemoryBars(pg.PlotWidget):
 
     def _set_lines(self, values: list[tuple[str, float]]) -> None:
         while len(self.lines) < len(values):
-            colour = GPU_COLOURS[len(self.lines) % len(GPU_COLOURS)]
-            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
-                                   label="", labelOpts={"position": 0.99, "color": colour, "anchors": [(0, 1), (0, 1)]})
-            self.addItem(line)
-            self.lines.append(line)
+            self.lines.append(_gpu_line(self, len(self.lines), 90, 0.99))
         for i, line in enumerate(self.lines):
             visible = i < len(values)
             line.setVisible(visible)
@@ -129,11 +134,7 @@ class ContextCurves(pg.PlotWidget):
                 item.setData([], [])
                 item.setVisible(False)
         while len(self.lines) < len(capacities):
-            colour = GPU_COLOURS[len(self.lines) % len(GPU_COLOURS)]
-            line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
-                                   label="", labelOpts={"position": 0.02, "color": colour, "anchors": [(0, 1), (0, 1)]})
-            self.addItem(line)
-            self.lines.append(line)
+            self.lines.append(_gpu_line(self, len(self.lines), 0, 0.02))
         for i, line in enumerate(self.lines):
             line.setVisible(i < len(capacities))
             if i < len(capacities):

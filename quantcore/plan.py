@@ -120,11 +120,6 @@ def decode_bytes_per_step(inv: Inventory, p: Precision, w: Workload) -> int:
     return weights + kv
 
 
-def per_gpu_memory(inv: Inventory, pid: str, w: Workload, gpu: GPU, n: int) -> MemoryBreakdown:
-    """Memory on each of n tensor-parallel GPUs of this model."""
-    return shard(memory.memory_breakdown(inv, pid, w, gpu.memory_bytes), inv, n)
-
-
 def shard(total: MemoryBreakdown, inv: Inventory, n: int) -> MemoryBreakdown:
     """Per-GPU share of a breakdown split n ways by tensor parallelism (KV split by KV head, MLA replicated)."""
     return total.for_tensor_parallel(n, memory.kv_cache_shards(inv.arch, n)) if n > 1 else total
