@@ -9,12 +9,12 @@ from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 from app.state import AppState
 from app.workers import Worker
 from quantcore.errors import QuantPlannerError
-from quantcore.hardware import GPU, find_gpu, load_gpus
-from quantcore.hub import search_models
-from quantcore.inventory import Inventory
-from quantcore.formats import precision_ids
-from quantcore.plan import Plan, make_plan
-from quantcore.source import load_model
+from quantcore.formats.catalog import precision_ids
+from quantcore.model.inventory import Inventory
+from quantcore.planner.hardware import GPU, find_gpu, load_gpus
+from quantcore.planner.plan import Plan, make_plan
+from quantcore.sources.hub import search_models
+from quantcore.sources.source import load_model
 
 DEBOUNCE_MS = 15
 

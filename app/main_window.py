@@ -6,26 +6,54 @@ from datetime import date
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QHeaderView, QLabel,
-                               QMainWindow, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableView, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QFileDialog,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app import settings as store
 from app import theme as themes
 from app.controller import Controller
-from app.panels import CustomGpuDialog, GpuPanel, ModelPanel, PrecisionPanel, WorkloadPanel, open_model_dialog
+from app.panels import (
+    CustomGpuDialog,
+    GpuPanel,
+    ModelPanel,
+    PrecisionPanel,
+    WorkloadPanel,
+    open_model_dialog,
+)
 from app.plots import CURVE_PRECISIONS, ContextCurves, CostBars, MemoryBars
 from app.state import AppState
 from app.table_models import CostModel, FitHeatmapModel, LimitsModel, MemoryTableModel
-from quantcore import hub
-from quantcore.advice import recommendation
-from quantcore.bundled import find_bundled
 from quantcore.errors import QuantPlannerError
-from quantcore.hardware import GPU, save_user_gpu
-from quantcore.plan import Plan, context_points, make_plan, memory_curve
-from quantcore.plan_json import plan_to_dict
-from quantcore.report import REPORT_SUFFIXES, write_report
+from quantcore.planner.advice import recommendation
+from quantcore.planner.hardware import GPU, save_user_gpu
+from quantcore.planner.plan import Plan, context_points, make_plan, memory_curve
+from quantcore.planner.plan_json import plan_to_dict
+from quantcore.report.render import REPORT_SUFFIXES, write_report
+from quantcore.sources import hub
+from quantcore.sources.bundled import find_bundled
 
 BANNER_STYLE = "QLabel { background: #c62828; color: white; padding: 6px; border-radius: 4px; }"
 

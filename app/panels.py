@@ -2,17 +2,35 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QStringListModel, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                               QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QCompleter,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.state import AppState
-from quantcore.bundled import bundled_models
 from quantcore.errors import QuantPlannerError
-from quantcore.formats import PRECISIONS, kv_dtype_ids
-from quantcore.hardware import GPU
-from quantcore.hub import HubModel
-from quantcore.inventory import Inventory
+from quantcore.formats.catalog import PRECISIONS, kv_dtype_ids
+from quantcore.model.inventory import Inventory
+from quantcore.planner.hardware import GPU
+from quantcore.sources.bundled import bundled_models
+from quantcore.sources.hub import HubModel
 
 MODES = (("inference", "Inference"), ("full", "Full fine-tune"), ("lora", "LoRA"), ("qlora", "QLoRA"))
 OPTIMIZERS = (("adamw", "AdamW"), ("adamw8bit", "8-bit AdamW"), ("sgd", "SGD + momentum"), ("adafactor", "Adafactor"))

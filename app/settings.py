@@ -8,8 +8,8 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from app.state import Request
 from quantcore.errors import QuantPlannerError
-from quantcore.formats import precision_ids
-from quantcore.workload import Workload
+from quantcore.formats.catalog import precision_ids
+from quantcore.planner.workload import Workload
 
 ORG, APP = "QuantPlanner", "QuantPlanner"
 

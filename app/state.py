@@ -6,7 +6,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from quantcore.workload import Workload
+from quantcore.planner.workload import Workload
 
 DEFAULT_MODEL = "meta-llama/Llama-3.1-8B"
 DEFAULT_GPUS = ("rtx-4090",)

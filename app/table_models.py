@@ -6,8 +6,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from quantcore.explain import explain
-from quantcore.plan import Plan
+from quantcore.planner.explain import explain
+from quantcore.planner.plan import Plan
 from quantcore.units import format_bytes
 
 Index = QModelIndex | QPersistentModelIndex

@@ -3,7 +3,7 @@
 Run: .venv/bin/python benchmarks/hub_bytes.py [bundled-model-id:shards ...]
 Each repo is written as transformers lays it out (config.json, model-0000i-of-0000n.safetensors with real headers
 and the data region a hole, the index), from the bundled config, with the shard count of the real repo. The plan
-goes through quantcore.hub exactly as in use (model_info, config.json by hf_hub_download, one range read per shard
+goes through quantcore.sources.hub exactly as in use (model_info, config.json by hf_hub_download, one range read per shard
 header); the server counts every request and every byte it sends (status line, headers, body). Rows: a cold plan
 (empty HF_HOME), the same plan again online (headers and config cached), and offline (HF_HUB_OFFLINE).
 """
@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from hub_server import StandInHub, point_huggingface_hub_at, tensors_of, write_sharded  # noqa: E402
 
-from quantcore import hub as qhub  # noqa: E402
-from quantcore.arch import inventory_from_config  # noqa: E402
-from quantcore.bundled import find_bundled  # noqa: E402
+from quantcore.model.arch import inventory_from_config  # noqa: E402
+from quantcore.sources import hub as qhub  # noqa: E402
+from quantcore.sources.bundled import find_bundled  # noqa: E402
 
 # shard counts of the real repos (model-0000i-of-000nn.safetensors on the Hub)
 DEFAULT = ("meta-llama/Llama-3.1-70B:30", "Qwen/Qwen2.5-72B:37", "meta-llama/Llama-3.1-405B:191")

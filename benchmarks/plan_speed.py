@@ -10,12 +10,12 @@ import time
 import warnings
 from statistics import median
 
-from quantcore.arch import inventory_from_config
-from quantcore.bundled import find_bundled
-from quantcore.formats import precision_ids
-from quantcore.hardware import load_gpus
-from quantcore.plan import make_plan
-from quantcore.workload import Workload
+from quantcore.formats.catalog import precision_ids
+from quantcore.model.arch import inventory_from_config
+from quantcore.planner.hardware import load_gpus
+from quantcore.planner.plan import make_plan
+from quantcore.planner.workload import Workload
+from quantcore.sources.bundled import find_bundled
 
 DEFAULT_MODELS = ("meta-llama/Llama-3.1-8B", "Qwen/Qwen2.5-72B", "mistralai/Mixtral-8x7B-v0.1", "google/gemma-2-9b")
 

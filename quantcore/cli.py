@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from quantcore.errors import BadInputError, QuantPlannerError
-from quantcore.report import REPORT_SUFFIXES, render_plan_text, table, write_report
+from quantcore.report.render import (
+    REPORT_SUFFIXES,
+    render_plan_text,
+    table,
+    write_report,
+)
 from quantcore.units import format_bytes, parse_bytes
 
 
@@ -108,7 +113,7 @@ def _workload_args(p: argparse.ArgumentParser) -> None:
 
 
 def _workload(args: argparse.Namespace, inv: Any) -> Any:
-    from quantcore.workload import Workload
+    from quantcore.planner.workload import Workload
 
     context = args.context
     if context is None:
@@ -120,22 +125,22 @@ def _workload(args: argparse.Namespace, inv: Any) -> Any:
                  lora_rank=args.lora_rank, lora_targets=targets, zero_stage=args.zero,
                  data_parallel=args.data_parallel, engine=args.engine,
                  overhead_bytes=None if args.overhead is None else parse_bytes(args.overhead))
-    from quantcore.formats import kv_bytes_per_element
+    from quantcore.formats.catalog import kv_bytes_per_element
 
     kv_bytes_per_element(w.kv_dtype)  # unknown KV dtype -> one-line error now, not mid-plan
     return w
 
 
 def _gpus(names: list[str]) -> tuple[Any, ...]:
-    from quantcore.hardware import find_gpu, load_gpus
+    from quantcore.planner.hardware import find_gpu, load_gpus
 
     catalog = load_gpus()
     return tuple(find_gpu(n, catalog) for n in names)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from quantcore.plan import make_plan
-    from quantcore.plan_json import plan_to_dict
+    from quantcore.planner.plan import make_plan
+    from quantcore.planner.plan_json import plan_to_dict
 
     if args.report is not None and args.report.suffix.lower() not in REPORT_SUFFIXES:
         raise BadInputError(f"{args.report}: report type must be one of {', '.join(REPORT_SUFFIXES)}")
@@ -160,11 +165,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_fit(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from quantcore import memory
-    from quantcore.advice import best_row, candidates, native_precision
-    from quantcore.bundled import bundled_models
-    from quantcore.plan import make_plan, shard
-    from quantcore.source import load_model
+    from quantcore.planner import memory
+    from quantcore.planner.advice import best_row, candidates, native_precision
+    from quantcore.planner.plan import make_plan, shard
+    from quantcore.sources.bundled import bundled_models
+    from quantcore.sources.source import load_model
 
     (gpu,) = _gpus([args.gpu])
     if args.count < 1 or args.count > 4096:
@@ -205,7 +210,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def cmd_gpus(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from quantcore.hardware import load_gpus
+    from quantcore.planner.hardware import load_gpus
 
     gpus = load_gpus()
     if args.json:
@@ -222,7 +227,7 @@ def cmd_gpus(args: argparse.Namespace) -> int:
 def cmd_precisions(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from quantcore.formats import PRECISIONS
+    from quantcore.formats.catalog import PRECISIONS
 
     if args.json:
         print(json.dumps([asdict(p) for p in PRECISIONS], indent=1))
@@ -233,7 +238,7 @@ def cmd_precisions(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from quantcore.bundled import bundled_models
+    from quantcore.sources.bundled import bundled_models
 
     models = bundled_models()
     if args.json:
@@ -245,7 +250,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def _load(model: str, revision: str | None) -> Any:
     """load_model with a progress line on stderr when it is a terminal (Hub fetches can take seconds)."""
-    from quantcore.source import load_model
+    from quantcore.sources.source import load_model
 
     progress = _terminal_progress if sys.stderr.isatty() else None
     return load_model(model, (revision or "").strip() or None, progress=progress)
@@ -270,7 +275,7 @@ def inspect_dict(inv: Any, tensor: str | None = None) -> dict[str, Any]:
     from dataclasses import asdict
     from fnmatch import fnmatchcase
 
-    from quantcore.inventory import ROLES
+    from quantcore.model.inventory import ROLES
 
     roles = []
     for role in ROLES:
@@ -347,7 +352,7 @@ def _tensor_row(t: dict[str, Any]) -> list[str]:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from quantcore.hub import search_models
+    from quantcore.sources.hub import search_models
 
     if args.limit < 1 or args.limit > 1000:
         raise BadInputError(f"--limit {args.limit} must be between 1 and 1000")

@@ -429,7 +429,7 @@ def point_huggingface_hub_at(monkeypatch: pytest.MonkeyPatch, url: str, home: Pa
 @pytest.fixture()
 def hub(hub_server: StandInHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandInHub]:
     """The stand-in Hub, online, a fresh HF_HOME, no token, short timeouts and backoff; faults and counts reset."""
-    import quantcore.hub as qhub
+    import quantcore.sources.hub as qhub
 
     point_huggingface_hub_at(monkeypatch, hub_server.url, tmp_path / "hf-home")
     monkeypatch.setattr(qhub, "TIMEOUT_S", 2.0)

@@ -1,11 +1,11 @@
 """The recommendation line: highest quality that fits, never ternary for an ordinary checkpoint, GPU counts."""
 from __future__ import annotations
 
-from quantcore.advice import recommendation
-from quantcore.hardware import find_gpu
-from quantcore.plan import make_plan
-from quantcore.source import load_model
-from quantcore.workload import Workload
+from quantcore.planner.advice import recommendation
+from quantcore.planner.hardware import find_gpu
+from quantcore.planner.plan import make_plan
+from quantcore.planner.workload import Workload
+from quantcore.sources.source import load_model
 
 
 def _plan(model: str, *gpus: str, **workload: object):  # type: ignore[no-untyped-def]

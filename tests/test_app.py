@@ -13,9 +13,15 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
-from app.table_models import COMPONENTS, CostModel, FitHeatmapModel, LimitsModel, MemoryTableModel  # noqa: E402
-from quantcore import memory  # noqa: E402
-from quantcore.hardware import find_gpu, load_gpus  # noqa: E402
+from app.table_models import (  # noqa: E402
+    COMPONENTS,
+    CostModel,
+    FitHeatmapModel,
+    LimitsModel,
+    MemoryTableModel,
+)
+from quantcore.planner import memory  # noqa: E402
+from quantcore.planner.hardware import find_gpu, load_gpus  # noqa: E402
 
 
 @pytest.fixture

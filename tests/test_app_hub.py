@@ -11,7 +11,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QSettings  # noqa: E402
 
 from app.main_window import MainWindow, hub_status_text  # noqa: E402
-from quantcore.arch import inventory_from_config  # noqa: E402
+from quantcore.model.arch import inventory_from_config  # noqa: E402
 
 if TYPE_CHECKING:
     from hub_server import StandInHub

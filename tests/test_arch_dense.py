@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from quantcore.arch import inventory_from_config, supported_families
 from quantcore.errors import ModelFileError
-from quantcore.naming import classify, layer_of
+from quantcore.model.arch import inventory_from_config, supported_families
+from quantcore.model.naming import classify, layer_of
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "resources" / "models"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from quantcore.arch import inventory_from_config, supported_families
 from quantcore.errors import ModelFileError
-from quantcore.inventory import Inventory
+from quantcore.model.arch import inventory_from_config, supported_families
+from quantcore.model.inventory import Inventory
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "resources" / "models"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from quantcore.bundled import bundled_models
-from quantcore.hardware import load_gpus
-from quantcore.plan import make_plan
-from quantcore.source import load_model
-from quantcore.workload import Workload
+from quantcore.planner.hardware import load_gpus
+from quantcore.planner.plan import make_plan
+from quantcore.planner.workload import Workload
+from quantcore.sources.bundled import bundled_models
+from quantcore.sources.source import load_model
 
 GOLDEN = {k: v for f in (Path(__file__).parent / "golden").glob("counts_*.json")
           for k, v in json.loads(f.read_text()).items()}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from quantcore.cli import main
-from quantcore.formats import precision_ids
+from quantcore.formats.catalog import precision_ids
 
 COMPONENTS = {"weights", "kv_cache", "activations", "gradients", "optimizer", "adapters", "overhead", "total"}
 

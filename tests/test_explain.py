@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import re
 
-from quantcore import memory
-from quantcore.explain import explain
-from quantcore.source import load_model
-from quantcore.workload import Workload
+from quantcore.planner import memory
+from quantcore.planner.explain import explain
+from quantcore.planner.workload import Workload
+from quantcore.sources.source import load_model
 
 
 def test_kv_formula_multiplies_to_the_engine_bytes() -> None:

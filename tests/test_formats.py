@@ -10,13 +10,20 @@ import numpy as np
 import pytest
 from gguf.quants import quantize
 
-from quantcore import formats, gguf_mix
 from quantcore.errors import QuantPlannerError, UnknownPrecisionError
-from quantcore.formats import (
-    PRECISIONS, bits_per_weight, get_precision, kv_bytes_per_element, kv_dtype_ids, precision_ids, tensor_bytes,
+from quantcore.formats import catalog as formats
+from quantcore.formats import gguf_mix
+from quantcore.formats.catalog import (
+    PRECISIONS,
+    bits_per_weight,
+    get_precision,
+    kv_bytes_per_element,
+    kv_dtype_ids,
+    precision_ids,
+    tensor_bytes,
     weight_bytes,
 )
-from quantcore.inventory import Architecture, Inventory, TensorInfo
+from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
 GiB = 2**30
 Q = gguf.GGMLQuantizationType

@@ -6,10 +6,17 @@ from dataclasses import replace
 
 import pytest
 
-from quantcore import hardware, speed
 from quantcore.errors import BadInputError, QuantPlannerError, UnknownGPUError
-from quantcore.hardware import CATALOG_KEYS, GPU, catalog_gpus, find_gpu, load_gpus, save_user_gpu
-from quantcore.resources import resources_dir
+from quantcore.planner import hardware, speed
+from quantcore.planner.hardware import (
+    CATALOG_KEYS,
+    GPU,
+    catalog_gpus,
+    find_gpu,
+    load_gpus,
+    save_user_gpu,
+)
+from quantcore.sources.resources import resources_dir
 
 GiB = 2**30
 
@@ -323,8 +330,8 @@ def test_speed_rejects_absurd_inputs(call):
 
 def test_tensor_parallel_decode_waits_for_allreduces() -> None:
     # Megatron-LM layout: 2 all-reduces per layer per decode step; latency-bound at batch 1.
-    from quantcore import speed
-    from quantcore.hardware import find_gpu
+    from quantcore.planner import speed
+    from quantcore.planner.hardware import find_gpu
 
     gpu = find_gpu("h100-sxm")
     one = speed.decode_step(gpu, 2, 10**9, 1e9, 1, "fp16", num_layers=32)

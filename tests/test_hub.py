@@ -14,16 +14,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pytest
 
-from quantcore import formats
-from quantcore import hub as qhub
-from quantcore.arch import inventory_from_config
-from quantcore.bundled import find_bundled
 from quantcore.cli import main
-from quantcore.errors import (HubCancelledError, HubGatedRepoError, HubOfflineError, HubRateLimitError,
-                              HubRepoNotFoundError, HubRevisionNotFoundError, HubServerError, HubTimeoutError,
-                              ModelFileError)
-from quantcore.gguf_header import read_gguf
-from quantcore.source import load_model
+from quantcore.errors import (
+    HubCancelledError,
+    HubGatedRepoError,
+    HubOfflineError,
+    HubRateLimitError,
+    HubRepoNotFoundError,
+    HubRevisionNotFoundError,
+    HubServerError,
+    HubTimeoutError,
+    ModelFileError,
+)
+from quantcore.formats import catalog as formats
+from quantcore.model.arch import inventory_from_config
+from quantcore.sources import hub as qhub
+from quantcore.sources.bundled import find_bundled
+from quantcore.sources.gguf_header import read_gguf
+from quantcore.sources.source import load_model
 
 if TYPE_CHECKING:
     from hub_server import StandInHub

@@ -1,4 +1,4 @@
-"""Memory model (quantcore.memory, quantcore.workload) against published figures from peers, papers and docs."""
+"""Memory model (quantcore.planner.memory, quantcore.planner.workload) against published figures from peers, papers and docs."""
 from __future__ import annotations
 
 import math
@@ -8,10 +8,10 @@ from dataclasses import replace
 import gguf
 import pytest
 
-from quantcore import formats
 from quantcore.errors import BadInputError, QuantPlannerError
-from quantcore.inventory import Architecture, Inventory, TensorInfo
-from quantcore.memory import (
+from quantcore.formats import catalog as formats
+from quantcore.model.inventory import Architecture, Inventory, TensorInfo
+from quantcore.planner.memory import (
     CUDA_CONTEXT_BYTES,
     MemoryBreakdown,
     inference_activation_bytes,
@@ -22,7 +22,7 @@ from quantcore.memory import (
     overhead_bytes,
     training_activation_bytes,
 )
-from quantcore.workload import Workload
+from quantcore.planner.workload import Workload
 
 GiB = 2**30
 

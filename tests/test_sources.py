@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quantcore import safetensors_header
-from quantcore.count_model import from_parameter_count, parse_count
 from quantcore.errors import ModelFileError
-from quantcore.gguf_header import read_gguf
-from quantcore.source import load_model
+from quantcore.model.count_model import from_parameter_count, parse_count
+from quantcore.sources import safetensors_header
+from quantcore.sources.gguf_header import read_gguf
+from quantcore.sources.source import load_model
 
 
 def test_real_safetensors_bytes_equal_file_size(minilm_dir: Path) -> None:

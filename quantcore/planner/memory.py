@@ -7,10 +7,16 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from quantcore import formats
 from quantcore.errors import BadInputError
-from quantcore.inventory import Architecture, Inventory
-from quantcore.workload import ALL_LINEAR, MAX_BATCH, MAX_CONTEXT, Workload, with_size
+from quantcore.formats import catalog as formats
+from quantcore.model.inventory import Architecture, Inventory
+from quantcore.planner.workload import (
+    ALL_LINEAR,
+    MAX_BATCH,
+    MAX_CONTEXT,
+    Workload,
+    with_size,
+)
 
 MiB = 2**20
 GiB = 2**30

@@ -11,7 +11,7 @@ from quantcore.errors import QuantPlannerError
 def candidate_dirs() -> tuple[Path, ...]:
     """Places searched for resources/, best first: next to the package (a checkout), the installed
     quantplanner_resources package (a wheel), then the PyInstaller bundle."""
-    out = [Path(__file__).resolve().parent.parent / "resources"]
+    out = [Path(__file__).resolve().parents[2] / "resources"]
     spec = importlib.util.find_spec("quantplanner_resources")  # an installed wheel
     if spec is not None and spec.submodule_search_locations:
         out.extend(Path(p) for p in spec.submodule_search_locations)

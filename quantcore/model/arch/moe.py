@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from quantcore.arch import register
-from quantcore.arch._common import dtype_of as _dtype
-from quantcore.inventory import Architecture, TensorInfo
+from quantcore.model.arch import register
+from quantcore.model.arch._common import dtype_of as _dtype
+from quantcore.model.inventory import Architecture, TensorInfo
 
 Config = dict[str, Any]
 
@@ -97,7 +97,7 @@ def _gqa(p: str, i: int, hidden: int, heads: int, kv_heads: int, head_dim: int, 
 def _gated_mlp(p: str, i: int, hidden: int, inter: int, dtype: str, role: str = "mlp",
                bias: bool = False) -> list[TensorInfo]:
     """gate/up/down SwiGLU projections (a dense MLP or a shared expert)."""
-    shared = role == "shared_expert"  # the project's vocabulary (quantcore.naming) has one kind for shared experts
+    shared = role == "shared_expert"  # the project's vocabulary (quantcore.model.naming) has one kind for shared experts
     gate, up, down = ("ffn_shexp",) * 3 if shared else ("ffn_gate", "ffn_up", "ffn_down")
     return (_linear(f"{p}.gate_proj", inter, hidden, dtype, role, gate, i, bias)
             + _linear(f"{p}.up_proj", inter, hidden, dtype, role, up, i, bias)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from quantcore.errors import ModelFileError, UnsupportedArchitectureError
-from quantcore.inventory import Architecture, Inventory, TensorInfo
+from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
 Builder = Callable[[dict[str, Any]], tuple[Architecture, list[TensorInfo]]]
 FAMILIES: dict[str, Builder] = {}

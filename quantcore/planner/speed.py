@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quantcore.errors import BadInputError
-from quantcore.hardware import GPU
+from quantcore.planner.hardware import GPU
 
 # Share of the datasheet peaks that real kernels reach. Explicit, editable defaults, not hidden multipliers
 # (research/planners.md §3 "Throughput"): llm-analysis suggests 0.9 HBM efficiency as aggressive and 0.7 FLOPS

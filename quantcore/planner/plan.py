@@ -4,13 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from quantcore import formats, memory, speed
 from quantcore.errors import BadInputError
-from quantcore.formats import Precision
-from quantcore.hardware import GPU
-from quantcore.inventory import Inventory
-from quantcore.memory import MemoryBreakdown
-from quantcore.workload import Workload, with_size
+from quantcore.formats import catalog as formats
+from quantcore.formats.catalog import Precision
+from quantcore.model.inventory import Inventory
+from quantcore.planner import memory, speed
+from quantcore.planner.hardware import GPU
+from quantcore.planner.memory import MemoryBreakdown
+from quantcore.planner.workload import Workload, with_size
 
 MAX_GPUS = 64  # tensor-parallel degrees tried: divisors of the head count up to this
 

@@ -13,7 +13,7 @@ RECOMPUTE = ("none", "selective", "full")
 ENGINES = ("none", "hf", "vllm", "llamacpp", "sglang")
 
 ALL_LINEAR = "all-linear"
-# Tensor kinds (llama.cpp vocabulary, see quantcore.inventory) a LoRA adapter may be attached to.
+# Tensor kinds (llama.cpp vocabulary, see quantcore.model.inventory) a LoRA adapter may be attached to.
 LORA_KINDS = (
     "attn_q", "attn_k", "attn_v", "attn_qkv", "attn_output",
     "attn_q_a", "attn_q_b", "attn_kv_a_mqa", "attn_kv_b",
@@ -91,7 +91,7 @@ class Workload:
             raise BadInputError(f"overhead_bytes {o!r} must be a whole number of bytes, 0 or more")
         if not isinstance(self.kv_dtype, str) or not self.kv_dtype:
             raise BadInputError(f"kv_dtype {self.kv_dtype!r} must be a KV cache dtype id such as fp16, fp8 or q8_0")
-        from quantcore.formats import kv_bytes_per_element
+        from quantcore.formats.catalog import kv_bytes_per_element
 
         kv_bytes_per_element(self.kv_dtype)  # the catalog names the valid KV dtypes when this one is unknown
 

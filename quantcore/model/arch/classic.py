@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from quantcore.arch import register
-from quantcore.arch._common import dtype_of as _dtype
-from quantcore.arch._common import flag as _flag
-from quantcore.arch._common import positive as _positive
-from quantcore.inventory import Architecture, TensorInfo
+from quantcore.model.arch import register
+from quantcore.model.arch._common import dtype_of as _dtype
+from quantcore.model.arch._common import flag as _flag
+from quantcore.model.arch._common import positive as _positive
+from quantcore.model.inventory import Architecture, TensorInfo
 
 Config = dict[str, Any]
 

@@ -8,8 +8,8 @@ from typing import Any, Callable
 import numpy as np
 
 from quantcore.errors import ModelFileError
-from quantcore.gguf_header import gguf_parts
-from quantcore.inventory import TensorInfo
+from quantcore.model.inventory import TensorInfo
+from quantcore.sources.gguf_header import gguf_parts
 
 # A GGUF header holds the metadata (tokenizer vocabularies of 100k-250k strings are the bulk: ~2-10 MB) and one
 # info record per tensor. Headers claiming more than this are refused.

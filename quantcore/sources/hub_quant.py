@@ -5,8 +5,8 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from quantcore.inventory import TensorInfo
-from quantcore.naming import classify, layer_of
+from quantcore.model.inventory import TensorInfo
+from quantcore.model.naming import classify, layer_of
 
 # Auxiliary tensors each method stores beside a quantized weight (name suffix -> the suffix of the weight it
 # belongs to). Their bytes are added to that weight; they are never counted as parameters.
@@ -64,7 +64,7 @@ def _compressed_tensors(q: dict[str, Any]) -> tuple[str | None, str]:
 
 
 def _known(pid: str) -> bool:
-    from quantcore.formats import precision_ids
+    from quantcore.formats.catalog import precision_ids
 
     return pid in precision_ids()
 

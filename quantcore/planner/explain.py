@@ -1,10 +1,11 @@
 """Each memory line of a plan as the formula behind it, with this model's numbers filled in (for tooltips)."""
 from __future__ import annotations
 
-from quantcore import formats, memory
-from quantcore.inventory import Inventory
+from quantcore.formats import catalog as formats
+from quantcore.model.inventory import Inventory
+from quantcore.planner import memory
+from quantcore.planner.workload import Workload
 from quantcore.units import format_bytes
-from quantcore.workload import Workload
 
 
 def explain(inv: Inventory, pid: str, w: Workload, gpu_memory_bytes: int | None = None) -> dict[str, str]:

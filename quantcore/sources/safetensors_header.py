@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from quantcore.errors import ModelFileError
-from quantcore.inventory import DTYPE_BYTES, TensorInfo
-from quantcore.naming import classify, layer_of
+from quantcore.model.inventory import DTYPE_BYTES, TensorInfo
+from quantcore.model.naming import classify, layer_of
 
 # A header is JSON describing tensors; 100 MB covers models with millions of tensors. A file claiming more
 # is refused before anything is allocated.

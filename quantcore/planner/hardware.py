@@ -109,7 +109,7 @@ def unified_gpu_fraction(memory_bytes: int) -> float:
 
 def catalog_file() -> Path:
     """The bundled catalog, resources/gpus.toml."""
-    from quantcore.resources import resource_path
+    from quantcore.sources.resources import resource_path
 
     return resource_path(CATALOG_FILE)
 

@@ -9,12 +9,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from quantcore import hub_cache, safetensors_header
-from quantcore.errors import (HubCancelledError, HubError, HubGatedRepoError, HubOfflineError, HubRateLimitError,
-                              HubRepoNotFoundError, HubRevisionNotFoundError, HubServerError, HubTimeoutError,
-                              HubUnavailableError, ModelFileError, QuantPlannerError)
-from quantcore.hub_quant import checkpoint_precision, shard_parts
-from quantcore.inventory import Inventory, TensorInfo
+from quantcore.errors import (
+    HubCancelledError,
+    HubError,
+    HubGatedRepoError,
+    HubOfflineError,
+    HubRateLimitError,
+    HubRepoNotFoundError,
+    HubRevisionNotFoundError,
+    HubServerError,
+    HubTimeoutError,
+    HubUnavailableError,
+    ModelFileError,
+    QuantPlannerError,
+)
+from quantcore.model.inventory import Inventory, TensorInfo
+from quantcore.sources import hub_cache, safetensors_header
+from quantcore.sources.hub_quant import checkpoint_precision, shard_parts
+from quantcore.sources.local import inventory_from_tensors, load_path, read_json
 
 # Everything goes through huggingface_hub (HfApi.model_info / list_models, hf_hub_download, hf_hub_url, its shared
 # HTTP session with http_stream_backoff), so HF_ENDPOINT, HF_HUB_OFFLINE, HF_TOKEN / `hf auth login` and HF_HOME
@@ -33,7 +45,7 @@ from quantcore.inventory import Inventory, TensorInfo
 # file_exists HEADs and downloads the index (HEAD + GET), then reads the shards on its own thread pool, where a
 # progress callback and a cancel flag cannot reach. The loop here uses the same session, URL builder, error parser
 # (hf_raise_for_status) and backoff, lists shards from model_info's file list (the index only when shard names are
-# not transformers' own), and checks each header with quantcore.safetensors_header (bounded length, offsets, sizes).
+# not transformers' own), and checks each header with quantcore.sources.safetensors_header (bounded length, offsets, sizes).
 
 Progress = Callable[[str, float], None]
 T = TypeVar("T")
@@ -207,8 +219,7 @@ def _from_hf_snapshot(repo_id: str, revision: str | None) -> Inventory | None:
     one (exact headers of the safetensors files it holds, else config.json alone)."""
     from huggingface_hub import try_to_load_from_cache
 
-    from quantcore.arch import inventory_from_config
-    from quantcore.source import load_path
+    from quantcore.model.arch import inventory_from_config
 
     found = try_to_load_from_cache(repo_id, "config.json", revision=revision or "main")
     if not isinstance(found, str):
@@ -233,7 +244,7 @@ def _cached_config(repo_id: str, commit: str) -> dict[str, Any] | None:
 
 
 def _offline_message(repo_id: str) -> str:
-    from quantcore.bundled import bundled_models
+    from quantcore.sources.bundled import bundled_models
 
     return (f"{repo_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: unset HF_HUB_OFFLINE to "
             f"fetch it, or plan one of the {len(bundled_models())} bundled models (`quantplanner models`)")
@@ -259,7 +270,6 @@ def _config(snap: RepoSnapshot) -> dict[str, Any]:
 
 
 def _read_config(path: Path, repo_id: str) -> dict[str, Any] | None:
-    from quantcore.source import read_json
 
     data = read_json(path)
     if not isinstance(data, dict):
@@ -318,7 +328,6 @@ def _index_files(snap: RepoSnapshot) -> tuple[HubFile, ...]:
                                etag_timeout=TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001
         raise _translate(exc, snap.repo_id, snap.revision, "model.safetensors.index.json") from None
-    from quantcore.source import read_json
 
     data = read_json(Path(path))
     weight_map = data.get("weight_map") if isinstance(data, dict) else None
@@ -360,7 +369,7 @@ def _safetensors_header(snap: RepoSnapshot, shard: HubFile, first: int) -> bytes
 
 
 def _fetch_gguf(snap: RepoSnapshot, name: str, report: Progress, cancel: threading.Event | None) -> dict[str, Any]:
-    from quantcore.hub_gguf import read_gguf_prefix
+    from quantcore.sources.hub_gguf import read_gguf_prefix
 
     target = snap.file(name)
     if target is None:
@@ -409,7 +418,11 @@ def _read_range(snap: RepoSnapshot, filename: str, start: int, end: int) -> byte
     """
     import httpx2
     from huggingface_hub import hf_hub_url
-    from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, http_stream_backoff
+    from huggingface_hub.utils import (
+        build_hf_headers,
+        hf_raise_for_status,
+        http_stream_backoff,
+    )
 
     if end <= start:
         return b""
@@ -450,10 +463,9 @@ def _read_range(snap: RepoSnapshot, filename: str, start: int, end: int) -> byte
 
 def _assemble(repo_id: str, revision: str, commit: str, entry: dict[str, Any], config: dict[str, Any] | None,
               cached: bool) -> Inventory:
-    from quantcore.arch import inventory_from_config
-    from quantcore.gguf_header import gguf_inventory
-    from quantcore.naming import classify, layer_of
-    from quantcore.source import inventory_from_tensors
+    from quantcore.model.arch import inventory_from_config
+    from quantcore.model.naming import classify, layer_of
+    from quantcore.sources.gguf_header import gguf_inventory
 
     kind = entry.get("kind")
     where = f"{repo_id}@{revision}"
@@ -532,9 +544,15 @@ def _with_retries(call: Callable[[], T], repo_id: str, revision: str | None, wha
 def _translate(exc: BaseException, repo_id: str, revision: str | None, what: str) -> QuantPlannerError:
     """One actionable line for anything huggingface_hub or the network raised."""
     import httpx2
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
-                                        OfflineModeIsEnabled, RemoteEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     if isinstance(exc, QuantPlannerError):
         return exc

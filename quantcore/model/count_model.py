@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from quantcore.errors import BadInputError
-from quantcore.inventory import Architecture, Inventory, TensorInfo
+from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
 _COUNT = re.compile(r"^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmbt]?)\s*$", re.IGNORECASE)
 _SCALE = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}

@@ -6,9 +6,9 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from quantcore import gguf_mix
 from quantcore.errors import BadInputError, UnknownPrecisionError
-from quantcore.inventory import Architecture, Inventory, TensorInfo
+from quantcore.formats import gguf_mix
+from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
 FAMILIES = ("float", "int", "bnb", "gptq", "awq", "mx", "gguf", "lowbit")
 COMPUTES = ("fp32", "fp16", "fp8", "int8")

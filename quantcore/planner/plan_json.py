@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from quantcore.plan import GpuOption, Plan
+from quantcore.planner.plan import GpuOption, Plan
 
 SCHEMA = "quantplanner.plan/1"
 

@@ -8,7 +8,7 @@ from typing import Iterator
 import gguf
 
 from quantcore.errors import UnknownPrecisionError
-from quantcore.inventory import Architecture, Inventory, TensorInfo
+from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
 # Our precision id -> llama.cpp's default tensor type for that file type (llama_ftype_get_default_type).
 FTYPE_BASE: dict[str, str] = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from quantcore.arch import register
-from quantcore.arch._common import dtype_of as _dtype
-from quantcore.arch._common import flag as _flag
-from quantcore.inventory import Architecture, TensorInfo
+from quantcore.model.arch import register
+from quantcore.model.arch._common import dtype_of as _dtype
+from quantcore.model.arch._common import flag as _flag
+from quantcore.model.inventory import Architecture, TensorInfo
 
 # Names and shapes follow transformers 5.x *ForCausalLM (Linear weights stored (out, in)). Sizes (hidden, layers,
 # heads, vocab and, except GPT-J, intermediate) must be in the config: transformers would silently fill them in from

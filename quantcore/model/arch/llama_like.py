@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from quantcore.arch import register
-from quantcore.arch._common import dtype_of
-from quantcore.arch._common import flag as _bool
-from quantcore.inventory import Architecture, TensorInfo
+from quantcore.model.arch import register
+from quantcore.model.arch._common import dtype_of
+from quantcore.model.arch._common import flag as _bool
+from quantcore.model.inventory import Architecture, TensorInfo
 
 _MISSING = object()
 

@@ -1,9 +1,9 @@
 """A one-line recommendation from a plan: the highest-quality precision that fits a chosen GPU."""
 from __future__ import annotations
 
-from quantcore.formats import get_precision
-from quantcore.inventory import Inventory
-from quantcore.plan import Plan, PlanRow
+from quantcore.formats.catalog import get_precision
+from quantcore.model.inventory import Inventory
+from quantcore.planner.plan import Plan, PlanRow
 from quantcore.units import format_bytes
 
 # Dettmers & Zettlemoyer, "The case for 4-bit precision: k-bit inference scaling laws" (ICML 2023): for a fixed

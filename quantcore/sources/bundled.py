@@ -24,7 +24,7 @@ class BundledModel:
 
 
 def models_dir() -> Path:
-    from quantcore.resources import resources_dir
+    from quantcore.sources.resources import resources_dir
 
     return resources_dir() / "models"
 

@@ -1,0 +1,1 @@
+"""Pure planning functions: workload, memory per component, speed, GPUs, the plan, advice and its JSON form."""

@@ -1,0 +1,1 @@
+"""Plans (and lab results) rendered for people: terminal text, JSON, CSV, Markdown."""
