@@ -16,7 +16,9 @@ from app.main_window import MainWindow, wait_for_plan
 def run_app(argv: Sequence[str] = ()) -> int:
     parser = argparse.ArgumentParser(prog="quantplanner", description="QuantPlanner desktop app")
     parser.add_argument("--self-test", action="store_true", help="open, plan, visit every tab, exit 0 if all is well")
-    parser.add_argument("--screenshot", type=Path, help="with --self-test: save a PNG of each tab (NAME-TAB.png)")
+    parser.add_argument("--screenshot", type=Path, metavar="PATH",
+                        help="with --self-test: save PNGs of the window: PATH itself (the window as it is at the end "
+                             "of the self-test) and one per tab visited, PATH's name with -memory, -fit, -cost")
     parser.add_argument("--size", default="1280x800", help="window size for --self-test, e.g. 1920x1080")
     args = parser.parse_args(list(argv))
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "quantplanner"])
@@ -58,8 +60,10 @@ def self_test(window: MainWindow, screenshot: Path | None, size: str) -> int:
                 out = screenshot.with_name(f"{screenshot.stem}-{name}{screenshot.suffix or '.png'}")
                 if not window.grab().save(str(out)):
                     problems.append(f"could not save {out}")
-        if not window.bars.bars[0].opts.get("width") is not None:
+        if window.memory_tab.bars.bars[0].opts.get("width") is None:
             problems.append("memory bars have no data")
+        if screenshot is not None and not window.grab().save(str(screenshot)):
+            problems.append(f"could not save {screenshot}")
     window.close()
     if problems:
         print("self-test failed: " + "; ".join(problems), file=sys.stderr)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
@@ -16,10 +15,8 @@ from PySide6.QtGui import (
     QKeySequence,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QFileDialog,
-    QHeaderView,
     QLabel,
     QMainWindow,
     QProgressBar,
@@ -35,21 +32,18 @@ from PySide6.QtWidgets import (
 from app import settings as store
 from app import theme as themes
 from app.controller import Controller
-from app.panels import (
-    CustomGpuDialog,
-    GpuPanel,
-    ModelPanel,
-    PrecisionPanel,
-    WorkloadPanel,
-    open_model_dialog,
-)
-from app.plots import CURVE_PRECISIONS, ContextCurves, CostBars, MemoryBars
+from app.panels.gpus import CustomGpuDialog, GpuPanel, custom_gpu
+from app.panels.model import ModelPanel, open_model_dialog
+from app.panels.precisions import PrecisionPanel
+from app.panels.workload import WorkloadPanel
 from app.state import AppState
-from app.table_models import CostModel, FitHeatmapModel, LimitsModel, MemoryTableModel
+from app.tabs.cost import CostTab
+from app.tabs.fit import FitTab
+from app.tabs.memory import MemoryTab
 from quantcore.errors import QuantPlannerError
 from quantcore.planner.advice import recommendation
 from quantcore.planner.hardware import GPU, save_user_gpu
-from quantcore.planner.plan import Plan, context_points, make_plan, memory_curve
+from quantcore.planner.plan import Plan, make_plan
 from quantcore.planner.plan_json import plan_to_dict
 from quantcore.report.render import REPORT_SUFFIXES, write_report
 from quantcore.sources import hub
@@ -64,27 +58,6 @@ def hub_status_text() -> str:
         return ("Hub: offline (HF_HUB_OFFLINE is set). Bundled models, local files and Hub models already in the "
                 "cache still plan.")
     return f"Hub: {hub.endpoint()} (bundled models load offline)"
-
-
-def _table(model: object) -> QTableView:
-    view = QTableView()
-    view.setModel(model)
-    view.setAlternatingRowColors(True)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-    view.verticalHeader().setDefaultSectionSize(22)
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    view.horizontalHeader().setStretchLastSection(False)
-    view.horizontalHeader().setResizeContentsPrecision(0)  # size columns from the rows on screen only
-    return view
-
-
-def _fit_columns(view: QTableView, previous: list[str]) -> list[str]:
-    """Size columns to their contents when the headers change (not on every redraw: that reads every cell)."""
-    model = view.model()
-    headers = [str(model.headerData(i, Qt.Orientation.Horizontal)) for i in range(model.columnCount())]
-    if headers != previous:
-        view.resizeColumnsToContents()
-    return headers
 
 
 class MainWindow(QMainWindow):
@@ -121,38 +94,12 @@ class MainWindow(QMainWindow):
         self.advice = QLabel()
         self.advice.setWordWrap(True)
         self.advice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.memory_model, self.heatmap_model = MemoryTableModel(), FitHeatmapModel()
-        self.limits_model, self.cost_model = LimitsModel(), CostModel()
-        self.memory_view = _table(self.memory_model)
-        self.heatmap_view = _table(self.heatmap_model)
-        self.limits_view = _table(self.limits_model)
-        self.cost_view = _table(self.cost_model)
-        self.bars, self.curves, self.cost_bars = MemoryBars(), ContextCurves(), CostBars()
-        self._headers: dict[tuple[int, object], list[str]] = {}
+        self.memory_tab, self.fit_tab, self.cost_tab = MemoryTab(), FitTab(), CostTab()
+        self.tab_pages = (self.memory_tab, self.fit_tab, self.cost_tab)
         self._stale: set[int] = set()  # tabs whose widgets still show an older plan
-
-        plots = QSplitter(Qt.Orientation.Horizontal)
-        plots.addWidget(self.bars)
-        plots.addWidget(self.curves)
-        memory_tab = QSplitter(Qt.Orientation.Vertical)
-        memory_tab.addWidget(self.memory_view)
-        memory_tab.addWidget(plots)
-        memory_tab.setSizes([330, 420])
-        fit_tab = QWidget()
-        fit = QVBoxLayout(fit_tab)
-        fit.addWidget(QLabel("GPUs needed per GPU model and precision (green: fits on one; amber: 2-8; red: more)"))
-        fit.addWidget(self.heatmap_view, 3)
-        self.limits_label = QLabel()
-        fit.addWidget(self.limits_label)
-        fit.addWidget(self.limits_view, 2)
         self.tabs = QTabWidget()
-        self.tabs.addTab(memory_tab, "Memory")
-        self.tabs.addTab(fit_tab, "Fit")
-        cost_tab = QSplitter(Qt.Orientation.Vertical)
-        cost_tab.addWidget(self.cost_view)
-        cost_tab.addWidget(self.cost_bars)
-        cost_tab.setSizes([420, 330])
-        self.tabs.addTab(cost_tab, "Cost")
+        for page in self.tab_pages:
+            self.tabs.addTab(page, page.title)
         right = QWidget()
         out = QVBoxLayout(right)
         out.setContentsMargins(4, 4, 4, 4)
@@ -270,13 +217,11 @@ class MainWindow(QMainWindow):
         gpus = plan.rows[0].gpu_list if plan.rows else ()
         if selected:
             self.advice.setText("<b>Recommendation:</b> " + recommendation(plan, selected[0]))
-            self.limits_label.setText(f"On {gpus[selected[0]].name}: GPUs needed, largest context and batch per precision")
         else:
             self.advice.setText("Tick a GPU on the left to see what fits.")
-            self.limits_label.setText("Tick a GPU to see the largest context and batch per precision")
         self.timing_label.setText(f"plan: {len(plan.rows)} precisions x {len(gpus)} GPUs in "
                                   f"{self.controller.last_recompute_ms:.1f} ms")
-        self._stale = {0, 1, 2}
+        self._stale = set(range(len(self.tab_pages)))
         self._render_tab(self.tabs.currentIndex())
 
     def _render_tab(self, index: int) -> None:
@@ -284,44 +229,7 @@ class MainWindow(QMainWindow):
         if plan is None or index not in self._stale:
             return
         self._stale.discard(index)
-        unit, selected = self.state.request.unit, self.controller.selected
-        if index == 0:
-            self.memory_model.set_plan(plan, selected, unit)
-            self._size_columns(self.memory_view)
-            if plan.rows:
-                self.bars.update_plan(plan, selected, unit)
-                self._update_curves(plan, selected, unit)
-        elif index == 1:
-            self.heatmap_model.set_plan(plan, selected, unit)
-            self.limits_model.set_plan(plan, selected, unit)
-            self._size_columns(self.limits_view)
-            # heatmap: 29 x 23 short numbers; size columns from the headers alone (reading every cell is slow)
-            metrics = self.heatmap_view.horizontalHeader().fontMetrics()
-            widest = max((metrics.horizontalAdvance(h) for h in self.heatmap_model.headers), default=40)
-            self.heatmap_view.horizontalHeader().setDefaultSectionSize(widest + 14)
-        else:
-            self.cost_model.set_plan(plan, selected, unit)
-            self._size_columns(self.cost_view)
-            if plan.rows:
-                self.cost_bars.update_plan(plan, selected)
-
-    def _size_columns(self, view: QTableView) -> None:
-        key = (id(view), self.controller.inventory)
-        self._headers[key] = _fit_columns(view, self._headers.get(key, []))
-
-    def _update_curves(self, plan: Plan, selected: tuple[int, ...], unit: str) -> None:
-        inv, w = plan.inventory, plan.workload
-        limit = inv.arch.max_context if inv.arch and inv.arch.max_context else max(w.context, 8192)
-        contexts = context_points(limit)
-        present = [r.precision.id for r in plan.rows]
-        wanted = [p for p in CURVE_PRECISIONS if p in present]
-        if len(wanted) < 3:  # training modes plan only a few precisions: draw them all
-            wanted = present[:6]
-        curves = {p: memory_curve(inv, p, w, contexts) for p in wanted}
-        gpus = plan.rows[0].gpu_list
-        totals = tuple(r.memory.total for r in plan.rows if r.precision.id in curves)
-        self.curves.update_curves(contexts, curves, [(gpus[i].name, gpus[i].usable_bytes) for i in selected], unit,
-                                  current=w.context, current_totals=totals)
+        self.tab_pages[index].update_plan(plan, self.controller.selected, self.state.request.unit)
 
     def show_error(self, message: str) -> None:
         self.banner.setText(message)
@@ -377,7 +285,7 @@ class MainWindow(QMainWindow):
         """Copy the selected cells of the visible table as tab-separated text."""
         view = self.focusWidget()
         if not isinstance(view, QTableView):
-            view = (self.memory_view, self.heatmap_view, self.cost_view)[self.tabs.currentIndex()]
+            view = self.tab_pages[self.tabs.currentIndex()].view
         indexes = sorted(view.selectionModel().selectedIndexes(), key=lambda i: (i.row(), i.column()))
         if not indexes:
             return
@@ -404,19 +312,14 @@ class MainWindow(QMainWindow):
                         purchase_usd: float | None = None, hourly_usd: float | None = None,
                         gid: str | None = None) -> GPU | None:
         """Save a GPU of the user's own (a new one, or gid's entry replaced) and choose it."""
-        gid = gid or "custom-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "gpu")
-        gpu = GPU(id=gid, name=name or gid, vendor="custom", memory_bytes=int(memory_gib * 2**30),
-                  bandwidth_bytes_per_s=bandwidth_gbps * 1e9, fp32_flops=fp16_tflops * 1e12 / 2,
-                  fp16_flops=fp16_tflops * 1e12, bf16_flops=fp16_tflops * 1e12, fp8_flops=0.0, int8_ops=0.0,
-                  tdp_w=0.0, purchase_usd=purchase_usd, hourly_usd=hourly_usd, unified_memory=False,
-                  source="added in QuantPlanner", date=date.today().isoformat(), custom=True)
+        gpu = custom_gpu(name, memory_gib, bandwidth_gbps, fp16_tflops, purchase_usd, hourly_usd, gid)
         try:
             save_user_gpu(gpu)
         except QuantPlannerError as exc:
             self.show_error(str(exc))
             return None
         self.controller.reload_gpus()
-        self.state.set_gpus(tuple(dict.fromkeys((*self.state.request.gpus, gid))))
+        self.state.set_gpus(tuple(dict.fromkeys((*self.state.request.gpus, gpu.id))))
         self.gpu_panel.set_catalog(self.controller.gpus)
         return gpu
 
@@ -426,7 +329,7 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if isinstance(app, QApplication):
             themes.apply(app, name)
-            for plot in (self.bars, self.curves, self.cost_bars):
+            for plot in (plot for page in self.tab_pages for plot in page.plots):
                 plot.setBackground("#1e1f22" if themes.resolve(name) == "dark" else "w")
 
     # --- drag and drop, closing -------------------------------------------------------------------------------

@@ -429,12 +429,12 @@ def point_huggingface_hub_at(monkeypatch: pytest.MonkeyPatch, url: str, home: Pa
 @pytest.fixture()
 def hub(hub_server: StandInHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandInHub]:
     """The stand-in Hub, online, a fresh HF_HOME, no token, short timeouts and backoff; faults and counts reset."""
-    import quantcore.sources.hub as qhub
+    import quantcore.sources.hub_http as qhub_http
 
     point_huggingface_hub_at(monkeypatch, hub_server.url, tmp_path / "hf-home")
-    monkeypatch.setattr(qhub, "TIMEOUT_S", 2.0)
-    monkeypatch.setattr(qhub, "BACKOFF_S", 0.01)
-    monkeypatch.setattr(qhub, "BACKOFF_MAX_S", 0.05)
+    monkeypatch.setattr(qhub_http, "TIMEOUT_S", 2.0)
+    monkeypatch.setattr(qhub_http, "BACKOFF_S", 0.01)
+    monkeypatch.setattr(qhub_http, "BACKOFF_MAX_S", 0.05)
     hub_server.reset()
     yield hub_server
     hub_server.reset()

@@ -13,13 +13,9 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
-from app.table_models import (  # noqa: E402
-    COMPONENTS,
-    CostModel,
-    FitHeatmapModel,
-    LimitsModel,
-    MemoryTableModel,
-)
+from app.tabs.cost import CostModel  # noqa: E402
+from app.tabs.fit import FitHeatmapModel, LimitsModel  # noqa: E402
+from app.tabs.memory import COMPONENTS, MemoryTableModel  # noqa: E402
 from quantcore.planner import memory  # noqa: E402
 from quantcore.planner.hardware import find_gpu, load_gpus  # noqa: E402
 
@@ -54,7 +50,7 @@ def _change(qtbot, window: MainWindow, action) -> None:  # type: ignore[no-untyp
 def test_opens_on_default_model_with_plan(window: MainWindow) -> None:
     inv = window.controller.inventory
     assert inv is not None and inv.id == "meta-llama/Llama-3.1-8B"
-    assert window.memory_model.rowCount() == len(window.controller.plan.rows) == 23
+    assert window.memory_tab.model.rowCount() == len(window.controller.plan.rows) == 23
     assert "8,030,261,248" in window.model_panel.facts.text()
     assert "Recommendation" in window.advice.text()
 
@@ -67,29 +63,29 @@ def test_batch_and_context_change_table_and_plots_to_engine_numbers(qtbot, windo
     assert (w.batch, w.context) == (8, 16384)
     gpu = find_gpu("rtx-4090", window.controller.gpus)
     expected = memory.memory_breakdown(inv, "bf16", w, gpu.memory_bytes)
-    assert _cell(window.memory_model, "bf16", "kv_cache") == expected.kv_cache == \
+    assert _cell(window.memory_tab.model, "bf16", "kv_cache") == expected.kv_cache == \
         memory.kv_cache_bytes(inv.arch, 16384, 8, "fp16")
-    assert _cell(window.memory_model, "bf16", "total") == expected.total
+    assert _cell(window.memory_tab.model, "bf16", "total") == expected.total
     # the stacked bars show the same bytes (GiB) for the kv-cache series
-    bars = window.bars.bars[1].opts
-    row = _row(window.memory_model, "bf16")
+    bars = window.memory_tab.bars.bars[1].opts
+    row = _row(window.memory_tab.model, "bf16")
     assert bars["width"][row] == pytest.approx(expected.kv_cache / 2**30)
     # the memory-vs-context curve for bf16 at its last point equals the engine at the model's limit
-    x, y = window.curves.curves["bf16"].getData()
+    x, y = window.memory_tab.curves.curves["bf16"].getData()
     at_limit = memory.memory_breakdown(inv, "bf16", replace(w, context=int(x[-1])), None).total
     assert y[-1] == pytest.approx(at_limit / 2**30)
 
 
 def test_kv_dtype_and_mode(qtbot, window: MainWindow) -> None:
-    before = _cell(window.memory_model, "q4_k_m", "kv_cache")
+    before = _cell(window.memory_tab.model, "q4_k_m", "kv_cache")
     panel = window.workload_panel
     _change(qtbot, window, lambda: panel.kv.setCurrentIndex(panel.kv.findData("fp8")))
-    assert _cell(window.memory_model, "q4_k_m", "kv_cache") * 2 == pytest.approx(before, rel=1e-6)
+    assert _cell(window.memory_tab.model, "q4_k_m", "kv_cache") * 2 == pytest.approx(before, rel=1e-6)
     _change(qtbot, window, lambda: panel.mode.setCurrentIndex(panel.mode.findData("qlora")))
-    ids = [window.memory_model.index(i, 0).data() for i in range(window.memory_model.rowCount())]
+    ids = [window.memory_tab.model.index(i, 0).data() for i in range(window.memory_tab.model.rowCount())]
     assert "nf4" in ids and "q4_k_m" not in ids
     assert panel.lora_rank.isEnabled() and panel.optimizer.isEnabled()
-    assert _cell(window.memory_model, "nf4", "optimizer") > 0
+    assert _cell(window.memory_tab.model, "nf4", "optimizer") > 0
 
 
 def test_gpu_selection_adds_columns_badges_and_lines(qtbot, window: MainWindow) -> None:
@@ -98,29 +94,29 @@ def test_gpu_selection_adds_columns_badges_and_lines(qtbot, window: MainWindow) 
                 if panel.list.item(i).data(Qt.ItemDataRole.UserRole) == "t4")
     _change(qtbot, window, lambda: item.setCheckState(Qt.CheckState.Checked))
     assert window.state.request.gpus == ("rtx-4090", "t4")
-    model = window.memory_model
+    model = window.memory_tab.model
     assert model.headerData(model.columnCount() - 1, Qt.Orientation.Horizontal) == "T4"
     plan = window.controller.plan
     t4 = window.controller.selected[1]
     fp32 = _row(model, "fp32")
     assert model.index(fp32, model.columnCount() - 1).data(Qt.ItemDataRole.UserRole) == plan.rows[fp32].counts[t4] > 1
-    visible = [ln for ln in window.bars.lines if ln.isVisible()]
+    visible = [ln for ln in window.memory_tab.bars.lines if ln.isVisible()]
     assert [round(ln.value() * 2**30) for ln in visible] == [
         find_gpu("rtx-4090").usable_bytes, find_gpu("t4").usable_bytes]
 
 
 def test_heatmap_limits_and_cost_follow_the_plan(window: MainWindow) -> None:
     plan = window.controller.plan
-    assert window.heatmap_model.plan is None  # hidden tabs render when they are shown
+    assert window.fit_tab.heatmap_model.plan is None  # hidden tabs render when they are shown
     window.tabs.setCurrentIndex(1)
     window.tabs.setCurrentIndex(2)
-    heat = window.heatmap_model
+    heat = window.fit_tab.heatmap_model
     assert heat.rowCount() == len(load_gpus()) and heat.columnCount() == len(plan.rows)
     i = window.controller.selected[0]
     assert heat.index(i, 0).data(Qt.ItemDataRole.UserRole) == plan.rows[0].counts[i]
-    limits = window.limits_model
+    limits = window.fit_tab.limits_model
     assert limits.index(1, 2).data(Qt.ItemDataRole.UserRole) == plan.rows[1].gpus[i].max_context > 4096
-    cost = window.cost_model
+    cost = window.cost_tab.model
     assert cost.rowCount() == len(plan.rows)
     assert cost.index(1, 6).data(Qt.ItemDataRole.UserRole) == plan.rows[1].gpus[i].decode_tokens_per_s
 
@@ -162,7 +158,7 @@ def test_settings_and_theme_persist_across_restart(qtbot, qsettings: QSettings, 
     assert again.state.request.workload.batch == 4 and again.workload_panel.batch.value() == 4
     assert again.state.request.unit == "GB" and again.theme == "dark"
     assert again.theme_actions["dark"].isChecked()
-    assert " GB" in again.memory_model.index(0, 2).data()
+    assert " GB" in again.memory_tab.model.index(0, 2).data()
 
 
 def test_custom_gpu_is_saved_and_selected(qtbot, window: MainWindow, tmp_path: Path) -> None:
@@ -198,23 +194,36 @@ def test_self_test_command(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "self-test passed" in out.stdout
     assert sorted(p.name for p in tmp_path.glob("shot-*.png")) == ["shot-cost.png", "shot-fit.png", "shot-memory.png"]
+    final = tmp_path / "shot.png"  # PATH itself: the window as the self-test left it (the last tab)
+    data = final.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (1280, 800) and len(data) > 20_000  # the default --size, a drawn window
+
+
+def test_self_test_help_says_what_screenshot_writes() -> None:
+    out = subprocess.run([sys.executable, "-m", "app.launcher", "--self-test", "--help"], capture_output=True,
+                         text=True, timeout=120, env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"},
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0
+    assert "PATH itself" in out.stdout and "-memory" in out.stdout
 
 
 def test_unticking_precisions_removes_rows_and_bars(qtbot, window: MainWindow) -> None:
     panel = window.precision_panel
     _change(qtbot, window, lambda: panel.show_only(("bf16", "q4_k_m")))
-    ids = [window.memory_model.index(i, 0).data() for i in range(window.memory_model.rowCount())]
+    ids = [window.memory_tab.model.index(i, 0).data() for i in range(window.memory_tab.model.rowCount())]
     assert ids == ["bf16", "q4_k_m"]
-    assert len(window.bars.bars[0].opts["width"]) == 2
+    assert len(window.memory_tab.bars.bars[0].opts["width"]) == 2
     assert window.state.request.hidden_precisions and "bf16" not in window.state.request.hidden_precisions
     _change(qtbot, window, lambda: panel.show_only(None))
-    assert window.memory_model.rowCount() == 23
+    assert window.memory_tab.model.rowCount() == 23
 
 
 def test_cost_bars_show_engine_cost_per_million_tokens(window: MainWindow) -> None:
     window.tabs.setCurrentIndex(2)
     plan, gi = window.controller.plan, window.controller.selected[0]
-    widths = window.cost_bars.bars[0].opts["width"]
+    widths = window.cost_tab.bars.bars[0].opts["width"]
     assert list(widths) == pytest.approx([r.gpus[gi].cost_per_million_tokens for r in plan.rows])
 
 
@@ -237,7 +246,7 @@ def test_typing_a_parameter_count_plans_a_guess(qtbot, window: MainWindow) -> No
 
 
 def test_memory_tooltips_show_the_engine_formula(window: MainWindow) -> None:
-    model = window.memory_model
+    model = window.memory_tab.model
     row = _row(model, "bf16")
     tip = model.index(row, 2 + COMPONENTS.index("kv_cache")).data(Qt.ItemDataRole.ToolTipRole)
     kv = _cell(model, "bf16", "kv_cache")

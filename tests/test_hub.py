@@ -29,6 +29,7 @@ from quantcore.errors import (
 from quantcore.formats import catalog as formats
 from quantcore.model.arch import inventory_from_config
 from quantcore.sources import hub as qhub
+from quantcore.sources import hub_http as qhub_http
 from quantcore.sources.bundled import find_bundled
 from quantcore.sources.gguf_header import read_gguf
 from quantcore.sources.source import load_model
@@ -415,7 +416,7 @@ def test_server_error_is_retried_then_reported(hub: StandInHub, repos: dict) -> 
     hub.fail("/api/models/acme/tiny-llama", 500)
     with pytest.raises(HubServerError, match="HTTP 500"):
         qhub.resolve_model("acme/tiny-llama")
-    assert hub.request_count == qhub.RETRIES + 1
+    assert hub.request_count == qhub_http.RETRIES + 1
 
 
 def test_transient_errors_on_a_shard_are_retried(hub: StandInHub, repos: dict) -> None:
@@ -430,12 +431,12 @@ def test_rate_limit(hub: StandInHub, repos: dict) -> None:
     with pytest.raises(HubRateLimitError, match="429") as err:
         qhub.resolve_model("acme/tiny-llama")
     assert "hf auth login" in str(err.value)
-    assert hub.request_count == qhub.RETRIES + 1
+    assert hub.request_count == qhub_http.RETRIES + 1
 
 
 def test_slow_answer_times_out(hub: StandInHub, repos: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(qhub, "TIMEOUT_S", 0.3)
-    monkeypatch.setattr(qhub, "RETRIES", 1)
+    monkeypatch.setattr(qhub_http, "TIMEOUT_S", 0.3)
+    monkeypatch.setattr(qhub_http, "RETRIES", 1)
     hub.slow("/api/models/acme/tiny-llama", 1.5)
     start = time.monotonic()
     with pytest.raises(HubTimeoutError, match="did not answer within 0.3 s"):
@@ -466,7 +467,7 @@ def test_body_cut_off_midway(hub: StandInHub, repos: dict) -> None:
     hub.cut("/acme/tiny-llama/resolve/", 100)
     with pytest.raises(HubServerError, match="broke off"):
         qhub.resolve_model("acme/tiny-llama", "v2")
-    assert sum(1 for r in hub.requests if "/resolve/" in r.path) == qhub.RETRIES + 1
+    assert sum(1 for r in hub.requests if "/resolve/" in r.path) == qhub_http.RETRIES + 1
 
 
 # -- progress, cancel, search -------------------------------------------------------------------------------------

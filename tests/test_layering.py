@@ -147,3 +147,10 @@ def test_no_remote_code_or_unpickling() -> None:
         assert "pickle.load" not in text, f
         if "torch.load(" in text:
             assert "weights_only=True" in text, f
+
+
+def test_no_module_is_much_over_400_lines() -> None:
+    """Small modules with one idea each: a module that grows past ~400 lines is split by what it does."""
+    files = list((ROOT / "quantcore").rglob("*.py")) + list((ROOT / "app").rglob("*.py"))
+    long = {str(f.relative_to(ROOT)): n for f in files if (n := len(f.read_text(encoding="utf-8").splitlines())) > 450}
+    assert long == {}

@@ -11,16 +11,15 @@ import pytest
 from quantcore.errors import BadInputError, QuantPlannerError
 from quantcore.formats import catalog as formats
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
+from quantcore.planner.activations import inference_activation_bytes, training_activation_bytes
 from quantcore.planner.memory import (
     CUDA_CONTEXT_BYTES,
     MemoryBreakdown,
-    inference_activation_bytes,
     kv_cache_bytes,
     max_batch,
     max_context,
     memory_breakdown,
     overhead_bytes,
-    training_activation_bytes,
 )
 from quantcore.planner.workload import Workload
 

@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import math
-import threading
-from collections import Counter, OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from quantcore.errors import BadInputError
 from quantcore.formats import catalog as formats
 from quantcore.model.inventory import Architecture, Inventory
+from quantcore.planner.activations import (FP32, check_count, inference_activation_bytes,
+                                           prefill_chunk_tokens, training_activation_bytes)
+from quantcore.planner.training import (MAIN_GRAD_BYTES, largest_tensor, lora_shapes, memo, numel,
+                                        optimizer_state_bytes, trainable_shapes)
 from quantcore.planner.workload import (
-    ALL_LINEAR,
     MAX_BATCH,
     MAX_CONTEXT,
     Workload,
@@ -32,31 +33,11 @@ HF_OVERHEAD_BYTES = 650 * MiB
 LLAMACPP_OVERHEAD_BYTES = 250 * MiB
 # vLLM takes gpu_memory_utilization x VRAM (EngineArgs default 0.9) and never touches the rest.
 VLLM_DEFAULT_UTILIZATION = 0.9
-# llama.cpp prompt processing runs in physical batches of n_ubatch tokens (common/common.h default 512).
-LLAMACPP_UBATCH = 512
 
 # --- training constants -----------------------------------------------------------------------------------------
-MAIN_GRAD_BYTES = 4  # fp32 main gradients: Megatron-LM's "bf16 param, fp32 grads = 18 B/param" (2 + 4 + 12)
-FP32 = 4
-ADAM8_MIN_SIZE = 4096  # bitsandbytes Optimizer8bit min_8bit_size: smaller tensors keep 32-bit states
-ADAM8_BLOCK = 256  # bitsandbytes blockwise 8-bit states: one fp32 absmax per 256 values per state
-
 # KV dtypes stored in ggml blocks of 32 values (QK8_0 = QK4_0 = 32): a cache row rounds up to whole blocks.
 _BLOCK_KV_DTYPES = frozenset({"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl"})
 _GGML_KV_BLOCK = 32
-
-# LoRA target synonyms: a model with fused or MLA projections gets the adapter on the tensor that holds the target.
-_TARGET_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "attn_q": ("attn_q", "attn_qkv", "attn_q_a", "attn_q_b"),
-    "attn_k": ("attn_k", "attn_qkv", "attn_kv_a_mqa", "attn_kv_b"),
-    "attn_v": ("attn_v", "attn_qkv", "attn_kv_a_mqa", "attn_kv_b"),
-    "ffn_gate": ("ffn_gate", "ffn_gate_up"),
-    "ffn_up": ("ffn_up", "ffn_gate_up"),
-    "ffn_gate_exps": ("ffn_gate_exps", "ffn_gate_up_exps"),
-    "ffn_up_exps": ("ffn_up_exps", "ffn_gate_up_exps"),
-}
-_ALL_LINEAR_ROLES = ("attention", "mlp", "shared_expert")
-
 
 @dataclass(frozen=True)
 class MemoryBreakdown:
@@ -123,8 +104,8 @@ def kv_cache_bytes(arch: Architecture, tokens: int, batch: int, kv_dtype: str) -
     MLA (DeepSeek-V2/V3): one latent row of kv_lora_rank + qk_rope_head_dim per token per layer (gguf-parser-go).
     Encoder-only models keep no cache. Block-quantized dtypes (q8_0, q4_0) round each row up to whole blocks.
     """
-    _check_count("tokens", tokens)
-    _check_count("batch", batch)
+    check_count("tokens", tokens)
+    check_count("batch", batch)
     if arch.encoder_only or tokens == 0 or batch == 0:
         return 0
     if arch.is_mla:
@@ -144,102 +125,6 @@ def _row_bytes(elements: int, kv_dtype: str) -> int:
     if kv_dtype.lower() in _BLOCK_KV_DTYPES:
         return -(-elements // _GGML_KV_BLOCK) * round(per * _GGML_KV_BLOCK)
     return math.ceil(elements * per)
-
-
-# --- activations ------------------------------------------------------------------------------------------------
-
-def inference_activation_bytes(arch: Architecture, batch: int, tokens: int, flash_attention: bool,
-                               chunk: int | None = None, act_bytes: int = 2) -> int:
-    """Peak transient memory of one layer's prefill (buffers are reused layer after layer).
-
-    q query tokens go through one forward: batch x tokens, or at most `chunk` for engines that split prompts
-    (llama.cpp n_ubatch, vLLM max_num_batched_tokens, SGLang chunked_prefill_size). Peak =
-      residual stream: the layer input kept for the residual add + its normed copy, 2 x q x hidden
-        (hf-mem warm-up peak counts T*H once; transformers' LlamaDecoderLayer holds both `residual` and the norm output)
-      + the largest of
-        attention: Q, K, V projections q x (heads + 2 kv_heads) x head_dim and the output q x heads x head_dim
-          (hf-mem's attention transient), plus
-          flash/SDPA: the fp32 log-sum-exp, q x heads x 4 B (llm-analysis counts O(s) extra with flash attention);
-          eager: scores q x heads x tokens at act_bytes + the fp32 softmax + the cast back, because transformers'
-            `softmax(attn_weights, dtype=torch.float32).to(query.dtype)` holds all three at once (llm-analysis
-            counts 2 x heads x s^2 x b x bytes for scores + softmax), plus repeat_kv's expanded K and V under GQA;
-        MLP: 3 (gated: gate, up, act(gate) x up) or 2 intermediates of q x intermediate; MoE uses
-          (experts_per_token + shared experts) x moe_intermediate (hf-mem: 2*T*ffn*d x top_k);
-        logits of the last position of each sequence: bf16 logits + the fp32 copy generate() makes
-          (`outputs.logits[:, -1].to(dtype=torch.float32)`); they come after the last layer, so they join the max.
-    """
-    _check_count("batch", batch)
-    _check_count("tokens", tokens)
-    if batch == 0 or tokens == 0:
-        return 0
-    q = batch * tokens if chunk is None else min(batch * tokens, chunk)
-    h, nh, nkv, hd = arch.hidden_size, arch.num_heads, arch.num_kv_heads, arch.head_dim
-    residual = 2 * q * h * act_bytes
-    attention = q * (nh + 2 * nkv) * hd * act_bytes + q * nh * hd * act_bytes
-    if flash_attention:
-        attention += q * nh * FP32
-    else:
-        per_score = act_bytes + FP32 + (act_bytes if act_bytes != FP32 else 0)
-        attention += q * nh * tokens * per_score
-        if nkv < nh:
-            attention += 2 * q * nh * hd * act_bytes
-    mlp = (3 if arch.gated_mlp else 2) * q * _mlp_width(arch) * act_bytes
-    logits = 0 if arch.encoder_only else batch * arch.vocab_size * (act_bytes + FP32 if act_bytes != FP32 else FP32)
-    return residual + max(attention, mlp, logits)
-
-
-def training_activation_bytes(arch: Architecture, batch: int, tokens: int, recompute: str = "none",
-                              flash_attention: bool = True, act_bytes: int = 2) -> int:
-    """Activations kept for the backward pass (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
-    Transformer Models", as in llm-analysis), per layer in 16-bit with s tokens, b sequences, h hidden, a heads:
-      no recompute:            s*b*h*(34 + 5*a*s/h)
-      selective recompute, or flash attention (no s^2 scores are stored):  34*s*b*h
-      full recompute:          2*s*b*h per layer (its checkpointed input) + one layer's activations while it is
-                               recomputed during backward.
-    Plus the loss: transformers' ForCausalLMLoss upcasts the logits (`logits.float()`) and cross_entropy keeps its
-    fp32 log-softmax for backward, so s*b*vocab x (act_bytes + 4 + 4) bytes. fp32 training doubles the 16-bit terms.
-    """
-    _check_count("batch", batch)
-    _check_count("tokens", tokens)
-    if batch == 0 or tokens == 0:
-        return 0
-    s, b, h, a = tokens, batch, arch.hidden_size, arch.num_heads
-    sbh = s * b * h
-    one_layer = 34 * sbh + (0 if flash_attention else 5 * a * s * s * b)
-    if recompute == "none":
-        layers = arch.num_layers * one_layer
-    elif recompute == "selective":
-        layers = arch.num_layers * 34 * sbh
-    elif recompute == "full":
-        layers = arch.num_layers * 2 * sbh + one_layer
-    else:
-        raise BadInputError(f"unknown recompute {recompute!r}; choose none, selective or full")
-    layers = layers * act_bytes // 2
-    loss = s * b * arch.vocab_size * ((act_bytes + 2 * FP32) if act_bytes != FP32 else 2 * FP32)
-    return layers + loss
-
-
-def _mlp_width(arch: Architecture) -> int:
-    width = arch.intermediate_size or 4 * arch.hidden_size
-    if arch.is_moe and arch.experts_per_token:
-        routed = (arch.experts_per_token + arch.num_shared_experts) * (arch.moe_intermediate_size or width)
-        width = max(width, routed)
-    return width
-
-
-def prefill_chunk_tokens(engine: str, gpu_memory_bytes: int | None = None) -> int | None:
-    """Most prompt tokens one forward pass takes under this engine's defaults; None = the whole prompt at once."""
-    if engine == "llamacpp":
-        return LLAMACPP_UBATCH
-    if engine == "vllm":
-        # vLLM EngineArgs.get_batch_defaults, OpenAI server: 8192 on GPUs with >= 70 GiB (except A100), else 2048.
-        return 2048 if gpu_memory_bytes is not None and gpu_memory_bytes < 70 * GiB else 8192
-    if engine == "sglang":
-        # SGLang ServerArgs: chunked_prefill_size 2048 below 35 GiB, 8192 below 160 GiB, else 16384; 4096 if unknown.
-        if gpu_memory_bytes is None:
-            return 4096
-        return 2048 if gpu_memory_bytes < 35 * GiB else 8192 if gpu_memory_bytes < 160 * GiB else 16384
-    return None
 
 
 # --- runtime overhead -------------------------------------------------------------------------------------------
@@ -293,79 +178,6 @@ def _unused_share(gpu_memory_bytes: int, utilization: float) -> int:
     return math.ceil(gpu_memory_bytes * (1 - utilization))
 
 
-# --- training states --------------------------------------------------------------------------------------------
-
-def optimizer_state_bytes(shapes: Counter[tuple[int, ...]], optimizer: str, master_weights: bool) -> int:
-    """Optimizer states of the trainable tensors (shape -> how many), plus an fp32 master copy when mixed precision.
-
-    adamw: two fp32 moments, 8 B/param (llm-analysis: 12 B/param with the master copy).
-    adamw8bit: bitsandbytes blockwise 8-bit moments, 2 B/param + 2 fp32 absmax per 256 values; tensors under
-      4096 values keep fp32 moments (Optimizer8bit min_8bit_size).
-    sgd: one fp32 momentum buffer, 4 B/param.
-    adafactor: factored second moments, rows + cols fp32 values per matrix, full for vectors, no first moment
-      (Shazeer & Stern 2018; transformers' Adafactor with beta1=None).
-    """
-    total = 0
-    for shape, count in shapes.items():
-        n = math.prod(shape)
-        if optimizer == "adamw":
-            per = 2 * FP32 * n
-        elif optimizer == "adamw8bit":
-            per = 2 * FP32 * n if n < ADAM8_MIN_SIZE else 2 * n + 2 * FP32 * -(-n // ADAM8_BLOCK)
-        elif optimizer == "sgd":
-            per = FP32 * n
-        elif optimizer == "adafactor":
-            per = FP32 * (math.prod(shape[:-2]) * (shape[-2] + shape[-1]) if len(shape) >= 2 else n)
-        else:
-            raise BadInputError(f"unknown optimizer {optimizer!r}; choose adamw, adamw8bit, sgd or adafactor")
-        if master_weights:
-            per += FP32 * n
-        total += per * count
-    return total
-
-
-def trainable_shapes(inv: Inventory) -> Counter[tuple[int, ...]]:
-    """Every parameter tensor's shape, for full fine-tuning."""
-    def build() -> Counter[tuple[int, ...]]:
-        c: Counter[tuple[int, ...]] = Counter()
-        for t in inv.tensors:
-            if t.role != "buffer":
-                c[tuple(t.shape)] += t.count
-        return c
-    return _memo(inv, ("full",), build)
-
-
-def lora_shapes(inv: Inventory, targets: tuple[str, ...], rank: int) -> Counter[tuple[int, ...]]:
-    """The A (rank x d_in) and B (d_out x rank) matrices LoRA adds to each targeted matrix (r*(d_in+d_out) each)."""
-    def build() -> Counter[tuple[int, ...]]:
-        c: Counter[tuple[int, ...]] = Counter()
-        for t in inv.tensors:
-            if _is_lora_target(t.role, t.kind, t.shape, targets):
-                lead, d_out, d_in = math.prod(t.shape[:-2]), t.shape[-2], t.shape[-1]
-                c[(rank, d_in)] += t.count * lead
-                c[(d_out, rank)] += t.count * lead
-        return c
-    return _memo(inv, ("lora", targets, rank), build)
-
-
-def _is_lora_target(role: str, kind: str, shape: tuple[int, ...], targets: tuple[str, ...]) -> bool:
-    if len(shape) < 2 or role in ("buffer", "norm") or kind.endswith("_bias"):
-        return False
-    if ALL_LINEAR in targets and role in _ALL_LINEAR_ROLES:
-        return True
-    return any(kind in _TARGET_SYNONYMS.get(t, (t,)) for t in targets)
-
-
-def _numel(shapes: Counter[tuple[int, ...]]) -> int:
-    return sum(math.prod(s) * n for s, n in shapes.items())
-
-
-def _largest_tensor(inv: Inventory) -> int:
-    """Values in the largest single parameter tensor (DeepSpeed's largest_layer_params for ZeRO-3 gathers)."""
-    return _memo(inv, ("largest",), lambda: max(
-        (math.prod(t.shape) for t in inv.tensors if t.role != "buffer"), default=0))
-
-
 # --- the breakdown ----------------------------------------------------------------------------------------------
 
 def memory_breakdown(inv: Inventory, pid: str, workload: Workload,
@@ -408,10 +220,10 @@ def memory_breakdown(inv: Inventory, pid: str, workload: Workload,
         if not shapes:
             raise BadInputError(f"{inv.id}: no tensor matches the LoRA targets {', '.join(w.lora_targets)}; "
                                 f"its matrix kinds are: {', '.join(_matrix_kinds(inv))} (or use all-linear)")
-        adapters = _numel(shapes) * 2
-    trainable = _numel(shapes)
+        adapters = numel(shapes) * 2
+    trainable = numel(shapes)
     gradients = trainable * MAIN_GRAD_BYTES
-    optimizer = _memo(inv, ("opt", w.mode, w.lora_targets, w.lora_rank, w.optimizer, master),
+    optimizer = memo(inv, ("opt", w.mode, w.lora_targets, w.lora_rank, w.optimizer, master),
                       lambda: optimizer_state_bytes(shapes, w.optimizer, master))
     act = training_activation_bytes(arch, w.batch, w.context, w.recompute, w.flash_attention, act_bytes)
     dp, stage = w.data_parallel, w.zero_stage
@@ -420,7 +232,7 @@ def memory_breakdown(inv: Inventory, pid: str, workload: Workload,
     if stage >= 2:
         gradients = -(-gradients // dp)
     if stage >= 3:
-        largest = _largest_tensor(inv)
+        largest = largest_tensor(inv)
         per_param = weights / inv.parameters if inv.parameters else 0
         weights = -(-weights // dp) + math.ceil(largest * per_param)
         adapters = -(-adapters // dp)
@@ -485,34 +297,3 @@ def _largest(fits: Callable[[int], bool], limit: int) -> int:
     return lo
 
 
-# --- small helpers ----------------------------------------------------------------------------------------------
-
-def _check_count(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise BadInputError(f"{name} must be a whole number, 0 or more, not {value!r}")
-
-
-# Facts derived from one inventory (shape tallies, optimizer bytes) are kept for the last few inventories, keyed by
-# identity: hashing an Inventory would walk all its tensors on every call.
-_CACHE: OrderedDict[int, tuple[Inventory, dict[Any, Any]]] = OrderedDict()
-_CACHE_SIZE = 32
-_LOCK = threading.Lock()
-
-
-def _memo(inv: Inventory, key: Any, build: Callable[[], Any]) -> Any:
-    with _LOCK:
-        entry = _CACHE.get(id(inv))
-        if entry is None or entry[0] is not inv:
-            entry = (inv, {})
-            _CACHE[id(inv)] = entry
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
-        else:
-            _CACHE.move_to_end(id(inv))
-        facts = entry[1]
-        if key in facts:
-            return facts[key]
-    value = build()
-    with _LOCK:
-        facts[key] = value
-    return value

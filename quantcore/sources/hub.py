@@ -3,28 +3,22 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from quantcore.errors import (
-    HubCancelledError,
     HubError,
-    HubGatedRepoError,
     HubOfflineError,
-    HubRateLimitError,
-    HubRepoNotFoundError,
-    HubRevisionNotFoundError,
     HubServerError,
-    HubTimeoutError,
     HubUnavailableError,
     ModelFileError,
-    QuantPlannerError,
 )
 from quantcore.model.inventory import Inventory, TensorInfo
-from quantcore.sources import hub_cache, safetensors_header
+from quantcore.sources import hub_cache, hub_http, safetensors_header
+from quantcore.sources.hub_http import (check_cancel, endpoint, is_offline, offline_message, read_range, translate,
+                                        with_retries)
 from quantcore.sources.hub_quant import checkpoint_precision, shard_parts
 from quantcore.sources.local import inventory_from_tensors, load_path, read_json
 
@@ -50,16 +44,11 @@ from quantcore.sources.local import inventory_from_tensors, load_path, read_json
 Progress = Callable[[str, float], None]
 T = TypeVar("T")
 
-TIMEOUT_S = 10.0  # seconds to wait for each answer (huggingface_hub's own default for metadata requests)
-RETRIES = 3  # retries of a request that timed out or got HTTP 408/429/5xx, with exponential backoff
-BACKOFF_S = 1.0  # first wait; doubles each retry, capped at BACKOFF_MAX_S
-BACKOFF_MAX_S = 8.0
 # huggingface_hub's parse_safetensors_file_metadata reads the first 100 kB in one request because "97% of
 # safetensors files have a metadata size < 100kb (over the top 1000 models on the Hub)"; so do we. After a longer
 # header, the next shard's first read is sized from it.
 FIRST_READ_BYTES = 100_000
 GGUF_FIRST_READ_BYTES = 1 << 20  # GGUF headers carry the tokenizer: usually 1-10 MB
-_RETRY_STATUS = (408, 429, 500, 502, 503, 504)
 _PICKLES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _GGUF_PREFERENCE = ("q4_k_m", "q4_k_s", "q5_k_m", "q8_0", "q6_k", "q4_0")
 
@@ -102,19 +91,6 @@ class RepoSnapshot:
 
 # -- public API ---------------------------------------------------------------------------------------------------
 
-def is_offline() -> bool:
-    """HF_HUB_OFFLINE (as huggingface_hub reads it)."""
-    from huggingface_hub import constants
-
-    return bool(constants.is_offline_mode())
-
-
-def endpoint() -> str:
-    from huggingface_hub import constants
-
-    return str(constants.ENDPOINT)
-
-
 def search_models(query: str, limit: int = 20) -> tuple[HubModel, ...]:
     """Models whose id matches `query`, most downloaded first (HfApi.list_models)."""
     from huggingface_hub import HfApi
@@ -128,7 +104,7 @@ def search_models(query: str, limit: int = 20) -> tuple[HubModel, ...]:
         found = list(HfApi().list_models(search=query.strip() or None, sort="downloads", limit=limit,
                                          expand=expand))  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - translated into one line, or re-raised
-        raise _translate(exc, f"search '{query}'", None, "the model list") from None
+        raise translate(exc, f"search '{query}'", None, "the model list") from None
     return tuple(_hub_model(m) for m in found)
 
 
@@ -136,8 +112,8 @@ def repo_snapshot(repo_id: str, revision: str | None = None) -> RepoSnapshot:
     """The repo's commit and files (names and sizes) at `revision` (default: main): one request."""
     from huggingface_hub import HfApi
 
-    info = _with_retries(lambda: HfApi().model_info(repo_id, revision=revision, files_metadata=True,
-                                                    timeout=TIMEOUT_S), repo_id, revision, "model info")
+    info = with_retries(lambda: HfApi().model_info(repo_id, revision=revision, files_metadata=True,
+                                                    timeout=hub_http.TIMEOUT_S), repo_id, revision, "model info")
     files = tuple(HubFile(s.rfilename, s.lfs.size if s.lfs is not None else s.size) for s in info.siblings or ())
     if not info.sha:
         raise HubServerError(f"{endpoint()} gave no commit hash for {repo_id}: is HF_ENDPOINT a Hugging Face Hub?")
@@ -158,7 +134,7 @@ def resolve_model(repo_id: str, revision: str | None = None, *, gguf_file: str |
     if is_offline():
         inv = _cached(repo_id, revision, selection)
         if inv is None:
-            raise HubOfflineError(_offline_message(repo_id))
+            raise HubOfflineError(offline_message(repo_id))
         return inv
     try:
         return _resolve_online(repo_id, revision, gguf_file, report, cancel)
@@ -172,7 +148,7 @@ def resolve_model(repo_id: str, revision: str | None = None, *, gguf_file: str |
 def _resolve_online(repo_id: str, revision: str | None, gguf_file: str | None, report: Progress,
                     cancel: threading.Event | None) -> Inventory:
     selection = gguf_file or ""
-    _check(cancel, repo_id)
+    check_cancel(cancel, repo_id)
     report(f"{repo_id}: asking the Hub for its files", 0.0)
     snap = repo_snapshot(repo_id, revision)
     hub_cache.save_ref(repo_id, snap.revision, snap.commit)
@@ -183,7 +159,7 @@ def _resolve_online(repo_id: str, revision: str | None, gguf_file: str | None, r
         hub_cache.save_entry(repo_id, snap.commit, selection, entry)
     config = None
     if entry.get("has_config"):
-        _check(cancel, repo_id)
+        check_cancel(cancel, repo_id)
         report(f"{repo_id}: config.json", 0.95)
         config = _config(snap)
     report(f"{repo_id}: done", 1.0)
@@ -243,15 +219,6 @@ def _cached_config(repo_id: str, commit: str) -> dict[str, Any] | None:
     return _read_config(Path(found), repo_id) if isinstance(found, str) else None
 
 
-def _offline_message(repo_id: str) -> str:
-    from quantcore.sources.bundled import bundled_models
-
-    return (f"{repo_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: unset HF_HUB_OFFLINE to "
-            f"fetch it, or plan one of the {len(bundled_models())} bundled models (`quantplanner models`)")
-
-
-# -- fetching -----------------------------------------------------------------------------------------------------
-
 def _config(snap: RepoSnapshot) -> dict[str, Any]:
     """config.json through hf_hub_download (standard HF cache; no request at all when this commit is cached)."""
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
@@ -260,9 +227,9 @@ def _config(snap: RepoSnapshot) -> dict[str, Any]:
     if isinstance(cached, str):
         return _read_config(Path(cached), snap.repo_id) or {}
     try:
-        path = hf_hub_download(snap.repo_id, "config.json", revision=snap.revision, etag_timeout=TIMEOUT_S)
+        path = hf_hub_download(snap.repo_id, "config.json", revision=snap.revision, etag_timeout=hub_http.TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 - translated into one line, or re-raised
-        raise _translate(exc, snap.repo_id, snap.revision, "config.json") from None
+        raise translate(exc, snap.repo_id, snap.revision, "config.json") from None
     config = _read_config(Path(path), snap.repo_id)
     if config is None:
         raise ModelFileError(f"{snap.repo_id}: config.json is not a JSON object")
@@ -325,9 +292,9 @@ def _index_files(snap: RepoSnapshot) -> tuple[HubFile, ...]:
 
     try:
         path = hf_hub_download(snap.repo_id, "model.safetensors.index.json", revision=snap.commit,
-                               etag_timeout=TIMEOUT_S)
+                               etag_timeout=hub_http.TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001
-        raise _translate(exc, snap.repo_id, snap.revision, "model.safetensors.index.json") from None
+        raise translate(exc, snap.repo_id, snap.revision, "model.safetensors.index.json") from None
 
     data = read_json(Path(path))
     weight_map = data.get("weight_map") if isinstance(data, dict) else None
@@ -345,7 +312,7 @@ def _fetch_safetensors(snap: RepoSnapshot, shards: tuple[HubFile, ...], report: 
     files = []
     first = FIRST_READ_BYTES
     for i, shard in enumerate(shards):
-        _check(cancel, snap.repo_id)
+        check_cancel(cancel, snap.repo_id)
         report(f"{snap.repo_id}: header {i + 1}/{len(shards)} ({shard.name})", 0.1 + 0.85 * i / len(shards))
         raw = _safetensors_header(snap, shard, first)
         first = max(first, len(raw) + len(raw) // 4 + 8)
@@ -357,11 +324,11 @@ def _safetensors_header(snap: RepoSnapshot, shard: HubFile, first: int) -> bytes
     """The JSON header bytes of one remote safetensors file, checked with the local reader's own bounds."""
     where = f"{snap.repo_id}/{shard.name}"
     size = shard.size
-    prefix = _read_range(snap, shard.name, 0, first if size is None else min(first, size))
+    prefix = read_range(snap.repo_id, snap.revision, snap.commit, shard.name, 0, first if size is None else min(first, size))
     n = safetensors_header.header_length(prefix, where, size)  # refuses absurd lengths before reading them
     raw = prefix[8:8 + n]
     if len(raw) < n and len(prefix) >= min(first, size or first):
-        raw += _read_range(snap, shard.name, len(prefix), 8 + n)
+        raw += read_range(snap.repo_id, snap.revision, snap.commit, shard.name, len(prefix), 8 + n)
     if len(raw) != n:
         raise ModelFileError(f"{where}: truncated safetensors header ({len(raw):,} of {n:,} bytes)")
     safetensors_header.parse_header(raw, where, None if size is None else size - 8 - n)  # fail now, not later
@@ -387,9 +354,9 @@ def _fetch_gguf(snap: RepoSnapshot, name: str, report: Progress, cancel: threadi
     tensors: list[list[Any]] = []
     for i, part in enumerate(parts):
         assert part is not None
-        _check(cancel, snap.repo_id)
+        check_cancel(cancel, snap.repo_id)
         report(f"{snap.repo_id}: GGUF header {i + 1}/{len(parts)} ({part.name})", 0.1 + 0.85 * i / len(parts))
-        m, ts, _read = read_gguf_prefix(lambda a, b, p=part: _read_range(snap, p.name, a, b), part.size,
+        m, ts, _read = read_gguf_prefix(lambda a, b, p=part: read_range(snap.repo_id, snap.revision, snap.commit, p.name, a, b), part.size,
                                         f"{snap.repo_id}/{part.name}", GGUF_FIRST_READ_BYTES)
         meta = meta or m
         tensors.extend([t.name, list(t.shape), t.dtype, t.stored_bytes] for t in ts)
@@ -408,55 +375,6 @@ def default_gguf(files: list[HubFile]) -> HubFile:
             if tag in low.replace("-", "_") and (shard_parts(low.split("/")[-1]) or (None, 1))[1] == 1:
                 return f
     return ordered[0]
-
-
-def _read_range(snap: RepoSnapshot, filename: str, start: int, end: int) -> bytes:
-    """Bytes [start, end) of a repo file by one HTTP range request (huggingface_hub's session and backoff).
-
-    Reads at most end - start bytes even from a server that ignores Range and sends the whole file. A body that
-    breaks off midway is read again (http_stream_backoff retries only until the response starts).
-    """
-    import httpx2
-    from huggingface_hub import hf_hub_url
-    from huggingface_hub.utils import (
-        build_hf_headers,
-        hf_raise_for_status,
-        http_stream_backoff,
-    )
-
-    if end <= start:
-        return b""
-    url = hf_hub_url(snap.repo_id, filename, revision=snap.commit)
-    headers = {**build_hf_headers(), "Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"}
-    want = end - start
-    attempt = 0
-    while True:
-        broke: Exception | None = None
-        buf = bytearray()
-        try:
-            with http_stream_backoff("GET", url, headers=headers, timeout=TIMEOUT_S, max_retries=RETRIES,
-                                     base_wait_time=BACKOFF_S, max_wait_time=BACKOFF_MAX_S) as response:
-                hf_raise_for_status(response)
-                if response.status_code == 200 and start > 0:
-                    raise HubServerError(f"{endpoint()} ignores HTTP range requests: cannot read only the header "
-                                         f"of {snap.repo_id}/{filename}")
-                try:
-                    for chunk in response.iter_bytes():
-                        buf += chunk
-                        if len(buf) >= want:
-                            break
-                except httpx2.TransportError as exc:  # leave the context cleanly; retried below
-                    broke = exc
-        except QuantPlannerError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, snap.repo_id, snap.revision, filename) from None
-        if broke is None:
-            return bytes(buf[:want])
-        if attempt >= RETRIES:
-            raise _translate(broke, snap.repo_id, snap.revision, filename)
-        time.sleep(min(BACKOFF_S * 2 ** attempt, BACKOFF_MAX_S))
-        attempt += 1
 
 
 # -- assembling the inventory -------------------------------------------------------------------------------------
@@ -510,92 +428,3 @@ def _hub_model(m: Any) -> HubModel:
                     last_modified=m.last_modified)
 
 
-# -- errors and retries -------------------------------------------------------------------------------------------
-
-def _check(cancel: threading.Event | None, repo_id: str) -> None:
-    if cancel is not None and cancel.is_set():
-        raise HubCancelledError(f"fetching {repo_id} was cancelled")
-
-
-def _with_retries(call: Callable[[], T], repo_id: str, revision: str | None, what: str) -> T:
-    """call(), retried like huggingface_hub's http_backoff (timeouts, network errors, 408/429/5xx), translated."""
-    import httpx2
-    from huggingface_hub.errors import HfHubHTTPError
-
-    attempt = 0
-    while True:
-        try:
-            return call()
-        except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError, HfHubHTTPError) as exc:
-            status = getattr(getattr(exc, "response", None), "status_code", None)
-            # no machine at that address (DNS failure, refused, no route): retrying only makes an offline user wait
-            unreachable = isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout))
-            retryable = not unreachable and (not isinstance(exc, HfHubHTTPError) or status in _RETRY_STATUS)
-            if not retryable or attempt >= RETRIES:
-                raise _translate(exc, repo_id, revision, what) from None
-        except QuantPlannerError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise _translate(exc, repo_id, revision, what) from None
-        time.sleep(min(BACKOFF_S * 2 ** attempt, BACKOFF_MAX_S))
-        attempt += 1
-
-
-def _translate(exc: BaseException, repo_id: str, revision: str | None, what: str) -> QuantPlannerError:
-    """One actionable line for anything huggingface_hub or the network raised."""
-    import httpx2
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        OfflineModeIsEnabled,
-        RemoteEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    if isinstance(exc, QuantPlannerError):
-        return exc
-    site = endpoint()
-    login = "log in with `hf auth login` or set HF_TOKEN"
-    if isinstance(exc, GatedRepoError):
-        return HubGatedRepoError(f"{repo_id} is gated: accept its license at {site}/{repo_id}, then {login}")
-    if isinstance(exc, RevisionNotFoundError):
-        return HubRevisionNotFoundError(f"{repo_id} has no revision '{revision}': give an existing branch, tag or "
-                                        "commit hash")
-    if isinstance(exc, RepositoryNotFoundError):
-        return HubRepoNotFoundError(f"{repo_id}: no such model repository on {site} (check the spelling; if it is "
-                                    f"private, {login})")
-    if isinstance(exc, RemoteEntryNotFoundError):
-        return HubError(f"{repo_id} has no {what} at revision {revision or 'main'}")
-    if isinstance(exc, OfflineModeIsEnabled):
-        return HubOfflineError(_offline_message(repo_id))
-    if isinstance(exc, LocalEntryNotFoundError):
-        if is_offline():
-            return HubOfflineError(_offline_message(repo_id))
-        cause = exc.__cause__ or exc.__context__
-        if cause is not None and cause is not exc:
-            return _translate(cause, repo_id, revision, what)
-        return HubServerError(f"could not download {what} of {repo_id} from {site}: check the network and "
-                              "HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use cached and bundled models")
-    if isinstance(exc, HfHubHTTPError):
-        status = exc.response.status_code if exc.response is not None else 0
-        if status == 429:
-            return HubRateLimitError(f"{site} is rate-limiting requests (HTTP 429, {what} of {repo_id}, after "
-                                     f"{RETRIES} retries): wait a few minutes, or {login} for a higher limit")
-        if status in (401, 403):
-            return HubGatedRepoError(f"{repo_id}: access denied (HTTP {status}) to {what}; if the repo is gated "
-                                     f"accept its license at {site}/{repo_id}, then {login}")
-        return HubServerError(f"{site} answered HTTP {status} for {what} of {repo_id} after {RETRIES} retries: "
-                              "try again later")
-    if isinstance(exc, httpx2.TimeoutException):
-        return HubTimeoutError(f"{site} did not answer within {TIMEOUT_S:g} s ({what} of {repo_id}): try again "
-                               "later, or check the network and HF_ENDPOINT")
-    if isinstance(exc, httpx2.RemoteProtocolError):
-        return HubServerError(f"the connection to {site} broke off while reading {what} of {repo_id} "
-                              f"({RETRIES} retries): try again later")
-    if isinstance(exc, (httpx2.HTTPError, OSError)):
-        return HubServerError(f"cannot reach {site} ({exc.__class__.__name__}) for {what} of {repo_id}: check the "
-                              "network and HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use cached and bundled models")
-    return HubServerError(f"unexpected answer from {site} for {what} of {repo_id} ({exc.__class__.__name__}: "
-                          f"{str(exc).splitlines()[0][:120] if str(exc) else ''})")

@@ -1,0 +1,1 @@
+"""The input column: one module per panel (model, workload, GPUs, precisions)."""

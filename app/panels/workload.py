@@ -1,0 +1,148 @@
+"""The workload panel: mode, batch, context, KV dtype, training options, sharding and engine preset."""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QSlider,
+                               QSpinBox, QWidget)
+
+from app.panels.common import combo, select
+from app.state import AppState
+from quantcore.errors import QuantPlannerError
+from quantcore.formats.catalog import kv_dtype_ids
+
+MODES = (("inference", "Inference"), ("full", "Full fine-tune"), ("lora", "LoRA"), ("qlora", "QLoRA"))
+OPTIMIZERS = (("adamw", "AdamW"), ("adamw8bit", "8-bit AdamW"), ("sgd", "SGD + momentum"), ("adafactor", "Adafactor"))
+RECOMPUTE = (("none", "none"), ("selective", "selective"), ("full", "full (checkpointing)"))
+ENGINES = (("hf", "transformers"), ("vllm", "vLLM"), ("sglang", "SGLang"), ("llamacpp", "llama.cpp"), ("none", "none"))
+TARGETS = (("attn_q,attn_k,attn_v,attn_output", "attention q, k, v, o"), ("all-linear", "all linear layers"))
+
+
+class WorkloadPanel(QGroupBox):
+    """Mode, batch, context, KV dtype, training options, sharding and engine preset."""
+
+    error = Signal(str)
+
+    def __init__(self, state: AppState) -> None:
+        super().__init__("Workload")
+        self.state = state
+        self.mode = combo(MODES)
+        self.batch = QSpinBox(minimum=1, maximum=65536)
+        self.context = QSpinBox(minimum=1, maximum=1 << 24, singleStep=512)
+        self.context.setGroupSeparatorShown(True)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 1000)
+        self.kv = QComboBox()
+        for k in kv_dtype_ids():
+            self.kv.addItem(k, k)
+        self.flash = QCheckBox("flash attention")
+        self.optimizer = combo(OPTIMIZERS)
+        self.recompute = combo(RECOMPUTE)
+        self.lora_rank = QSpinBox(minimum=1, maximum=4096)
+        self.lora_targets = combo(TARGETS)
+        self.zero = combo(tuple((i, f"ZeRO-{i}" + (" / FSDP" if i == 3 else "")) for i in range(4)))
+        self.data_parallel = QSpinBox(minimum=1, maximum=4096)
+        self.engine = combo(ENGINES)
+        self.overhead = QDoubleSpinBox(minimum=-1, maximum=1024, decimals=2, singleStep=0.25, specialValueText="preset")
+        self.overhead.setSuffix(" GiB")
+        form = QFormLayout(self)
+        form.addRow("Mode", self.mode)
+        form.addRow("Batch", self.batch)
+        ctx = QWidget()
+        row = QHBoxLayout(ctx)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.slider, 2)
+        row.addWidget(self.context, 1)
+        form.addRow("Context", ctx)
+        form.addRow("KV cache", self.kv)
+        form.addRow("", self.flash)
+        form.addRow("Optimizer", self.optimizer)
+        form.addRow("Recompute", self.recompute)
+        form.addRow("LoRA rank", self.lora_rank)
+        form.addRow("LoRA targets", self.lora_targets)
+        form.addRow("Sharding", self.zero)
+        form.addRow("Data-parallel GPUs", self.data_parallel)
+        form.addRow("Engine", self.engine)
+        form.addRow("Overhead", self.overhead)
+        self.context_limit = 131072
+        self.show_workload()
+        self.mode.currentIndexChanged.connect(lambda: self._set(mode=self.mode.currentData()))
+        self.batch.valueChanged.connect(lambda v: self._set(batch=v))
+        self.context.valueChanged.connect(self._context_box)
+        self.slider.valueChanged.connect(self._context_slider)
+        self.kv.currentIndexChanged.connect(lambda: self._set(kv_dtype=self.kv.currentData()))
+        self.flash.toggled.connect(lambda v: self._set(flash_attention=v))
+        self.optimizer.currentIndexChanged.connect(lambda: self._set(optimizer=self.optimizer.currentData()))
+        self.recompute.currentIndexChanged.connect(lambda: self._set(recompute=self.recompute.currentData()))
+        self.lora_rank.valueChanged.connect(lambda v: self._set(lora_rank=v))
+        self.lora_targets.currentIndexChanged.connect(
+            lambda: self._set(lora_targets=tuple(self.lora_targets.currentData().split(","))))
+        self.zero.currentIndexChanged.connect(lambda: self._set(zero_stage=self.zero.currentData()))
+        self.data_parallel.valueChanged.connect(lambda v: self._set(data_parallel=v))
+        self.engine.currentIndexChanged.connect(lambda: self._set(engine=self.engine.currentData()))
+        self.overhead.valueChanged.connect(
+            lambda v: self._set(overhead_bytes=None if v < 0 else int(v * 2**30)))
+
+    def _set(self, **changes: object) -> None:
+        try:
+            self.state.set_workload(**changes)
+        except QuantPlannerError as exc:
+            self.error.emit(str(exc))
+        self._enable()
+
+    def _enable(self) -> None:
+        training = self.state.request.workload.mode != "inference"
+        lora = self.state.request.workload.mode in ("lora", "qlora")
+        for w in (self.optimizer, self.recompute, self.zero, self.data_parallel):
+            w.setEnabled(training)
+        for w in (self.lora_rank, self.lora_targets):
+            w.setEnabled(lora)
+
+    # the slider is logarithmic: 0..1000 -> 128 .. context limit
+    def _to_slider(self, ctx: int) -> int:
+        lo, hi = math.log(128), math.log(max(self.context_limit, 256))
+        return round(1000 * (math.log(max(ctx, 128)) - lo) / (hi - lo))
+
+    def _context_slider(self, pos: int) -> None:
+        lo, hi = math.log(128), math.log(max(self.context_limit, 256))
+        ctx = int(round(math.exp(lo + (hi - lo) * pos / 1000) / 128) * 128) if pos < 1000 else self.context_limit
+        if ctx != self.context.value():
+            self.context.setValue(max(1, min(ctx, self.context_limit)))
+
+    def _context_box(self, ctx: int) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(self._to_slider(ctx))
+        self.slider.blockSignals(False)
+        self._set(context=ctx)
+
+    def set_context_limit(self, limit: int) -> None:
+        self.context_limit = max(1, limit)
+        self.context.setMaximum(self.context_limit)
+        self.show_workload()
+
+    def show_workload(self) -> None:
+        """Put the state's workload into the controls without echoing changes back."""
+        w = self.state.request.workload
+        widgets = (self.mode, self.batch, self.context, self.slider, self.kv, self.flash, self.optimizer,
+                   self.recompute, self.lora_rank, self.lora_targets, self.zero, self.data_parallel, self.engine,
+                   self.overhead)
+        for widget in widgets:
+            widget.blockSignals(True)
+        select(self.mode, w.mode)
+        self.batch.setValue(w.batch)
+        self.context.setValue(w.context)
+        self.slider.setValue(self._to_slider(w.context))
+        select(self.kv, w.kv_dtype)
+        self.flash.setChecked(w.flash_attention)
+        select(self.optimizer, w.optimizer)
+        select(self.recompute, w.recompute)
+        self.lora_rank.setValue(w.lora_rank)
+        select(self.lora_targets, ",".join(w.lora_targets))
+        select(self.zero, w.zero_stage)
+        self.data_parallel.setValue(w.data_parallel)
+        select(self.engine, w.engine)
+        self.overhead.setValue(-1 if w.overhead_bytes is None else w.overhead_bytes / 2**30)
+        for widget in widgets:
+            widget.blockSignals(False)
+        self._enable()

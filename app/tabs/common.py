@@ -1,0 +1,114 @@
+"""What the result tabs share: the base table model over a Plan, fit colours, GPU names, table views, plot items."""
+from __future__ import annotations
+
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+
+from quantcore.planner.plan import Plan
+from quantcore.units import format_bytes
+
+Index = QModelIndex | QPersistentModelIndex
+GPU_COLOURS = ("#d62728", "#9467bd", "#17becf", "#bcbd22", "#8c564b", "#e377c2")
+UNITS = {"GiB": 2**30, "GB": 10**9}
+FIT = QColor(46, 160, 67, 90)
+TIGHT = QColor(210, 153, 34, 110)
+NOFIT = QColor(218, 54, 51, 90)
+
+
+def short_gpu_name(name: str) -> str:
+    """'NVIDIA GeForce RTX 4090' -> 'RTX 4090': column headers and plot labels have little room."""
+    words = name.split()
+    while len(words) > 1 and words[0] in ("NVIDIA", "GeForce", "AMD", "Instinct", "Apple", "Radeon"):
+        words = words[1:]
+    return " ".join(words)
+
+
+def count_text(count: int | None) -> str:
+    return "> 64" if count is None else str(count)
+
+
+def count_colour(count: int | None) -> QColor:
+    return FIT if count == 1 else NOFIT if count is None or count > 8 else TIGHT
+
+
+class PlanModel(QAbstractTableModel):
+    headers: list[str] = []
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plan: Plan | None = None
+        self.selected: tuple[int, ...] = ()
+        self.unit = "GiB"
+
+    def set_plan(self, plan: Plan | None, selected: tuple[int, ...] = (), unit: str = "GiB") -> None:
+        self.beginResetModel()
+        self.plan, self.selected, self.unit = plan, tuple(selected), unit
+        self._rebuild()
+        self.endResetModel()
+
+    def _rebuild(self) -> None:
+        """Derive per-row view data after a new plan arrives (no memory arithmetic)."""
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.headers)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            if 0 <= section < len(self.headers):
+                return self.headers[section]
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Vertical:
+            return section + 1
+        return None
+
+    def size(self, n: int | None) -> str:
+        return "-" if not n else format_bytes(n, self.unit)
+
+
+
+
+def make_table(model: QAbstractTableModel) -> QTableView:
+    view = QTableView()
+    view.setModel(model)
+    view.setAlternatingRowColors(True)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    view.verticalHeader().setDefaultSectionSize(22)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    view.horizontalHeader().setStretchLastSection(False)
+    view.horizontalHeader().setResizeContentsPrecision(0)  # size columns from the rows on screen only
+    return view
+
+
+class ColumnFitter:
+    """Sizes a view's columns to their contents when its headers change (not on every redraw: that reads every
+    cell), remembered per view and model inventory."""
+
+    def __init__(self) -> None:
+        self._headers: dict[tuple[int, int], list[str]] = {}
+
+    def fit(self, view: QTableView, plan: Plan) -> None:
+        model = view.model()
+        headers = [str(model.headerData(i, Qt.Orientation.Horizontal)) for i in range(model.columnCount())]
+        key = (id(view), id(plan.inventory))
+        if headers != self._headers.get(key):
+            view.resizeColumnsToContents()
+        self._headers[key] = headers
+
+
+def gpu_line(plot: pg.PlotWidget, index: int, angle: int, position: float) -> pg.InfiniteLine:
+    """A dashed capacity line for the index-th chosen GPU, labelled at `position` along it (added to plot)."""
+    colour = GPU_COLOURS[index % len(GPU_COLOURS)]
+    line = pg.InfiniteLine(angle=angle, movable=False, pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
+                           label="", labelOpts={"position": position, "color": colour, "anchors": [(0, 1), (0, 1)]})
+    plot.addItem(line)
+    return line
+
+
+def legend(plot: pg.PlotWidget) -> pg.LegendItem:
+    """A legend on a nearly opaque panel of the plot's background, so lines behind it do not garble its text."""
+    colour = pg.mkColor(pg.getConfigOption("background"))
+    colour.setAlpha(215)
+    return plot.addLegend(brush=pg.mkBrush(colour), pen=pg.mkPen(None))
