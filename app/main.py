@@ -26,6 +26,7 @@ def run_app(argv: Sequence[str] = ()) -> int:
     app.setOrganizationName(store.ORG)
     themes.apply(app, store.theme(store.settings()))  # type: ignore[arg-type]
     window = MainWindow()
+    install_last_resort(window)
     hints = app.styleHints()  # type: ignore[union-attr]
     if hasattr(hints, "colorSchemeChanged"):  # follow the system's light/dark switch while running
         hints.colorSchemeChanged.connect(lambda _scheme: window.theme == "system" and window.set_theme("system"))
@@ -33,6 +34,26 @@ def run_app(argv: Sequence[str] = ()) -> int:
         return self_test(window, args.screenshot, args.size)
     window.show()
     return app.exec()
+
+
+def install_last_resort(window: MainWindow) -> None:
+    """An exception that escapes a slot (a bug) shows in the window's banner, with its traceback on stderr, instead
+    of leaving the window in an unknown state; the user's message is never a bare exception name."""
+    import traceback
+
+    from app.workers import unexpected_message
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: object) -> None:
+        traceback.print_exception(kind, exc, tb)  # type: ignore[arg-type]
+        if issubclass(kind, KeyboardInterrupt):
+            QApplication.quit()
+            return
+        try:
+            window.show_error(unexpected_message(exc, "the last action"))
+        except RuntimeError:  # the window is gone
+            pass
+
+    sys.excepthook = hook
 
 
 def self_test(window: MainWindow, screenshot: Path | None, size: str) -> int:

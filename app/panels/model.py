@@ -1,12 +1,15 @@
 """The model panel: Hub search, bundled and recent models, local files, a typed count; the model's facts."""
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QStringListModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QCompleter, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
 from app.panels.common import filter_list
 from app.state import AppState
+from quantcore.errors import one_line
 from quantcore.model.inventory import Inventory
 from quantcore.sources.bundled import bundled_models
 from quantcore.sources.hub import HubModel
@@ -26,6 +29,7 @@ class ModelPanel(QGroupBox):
         self.hub_search = QLineEdit(placeholderText="Search the Hugging Face Hub, e.g. qwen2.5 7b")
         self.hub_search.setClearButtonEnabled(True)
         self.hub_status = QLabel()
+        self.hub_status.setTextFormat(Qt.TextFormat.PlainText)
         self.hub_status.setWordWrap(True)
         self.completions = QStringListModel()
         completer = QCompleter(self.completions, self)
@@ -102,8 +106,8 @@ class ModelPanel(QGroupBox):
             text = f"{m.id}  ({size}{m.downloads:,} downloads{', gated' if m.gated else ''})"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, m.id)
-            item.setToolTip(f"{m.library or 'unknown library'}; {m.pipeline_tag or ''}; {m.likes:,} likes"
-                            + ("; gated: accept the license on the Hub and log in" if m.gated else ""))
+            item.setToolTip(_text(f"{m.library or 'unknown library'}; {m.pipeline_tag or ''}; {m.likes:,} likes"
+                                  + ("; gated: accept the license on the Hub and log in" if m.gated else "")))
             self.hub_results.addItem(item)
             lines.append(text)
         self.completions.setStringList(lines)
@@ -112,8 +116,8 @@ class ModelPanel(QGroupBox):
             self.hub_status.setText(f"{len(found)} models found on the Hub")
 
     def show_hub_status(self, text: str) -> None:
-        self.hub_status.setText(text)
-        self.hub_status.setToolTip(text)
+        self.hub_status.setText(one_line(text))
+        self.hub_status.setToolTip(_text(text))
 
     def set_recent(self, recent: list[tuple[str, bool]]) -> None:
         self.recent.blockSignals(True)
@@ -163,9 +167,15 @@ class ModelPanel(QGroupBox):
                 rows.append(("MLA latent", f"{a.kv_lora_rank} + {a.qk_rope_head_dim} rope"))
         if inv.quantization:
             rows.append(("stored as", inv.quantization))
-        html = "".join(f"<tr><td style='padding-right:8px'><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
-        notes = "".join(f"<br><i>{n}</i>" for n in inv.notes)
-        self.facts.setText(f"<table>{html}</table>{notes}")
+        # ids, names and notes come from model files and the Hub: escaped, so that they show as text, never markup
+        cells = "".join(f"<tr><td style='padding-right:8px'><b>{k}</b></td><td>{_text(v)}</td></tr>" for k, v in rows)
+        notes = "".join(f"<br><i>{_text(n)}</i>" for n in inv.notes)
+        self.facts.setText(f"<table>{cells}</table>{notes}")
+
+
+def _text(value: object) -> str:
+    """Model-controlled text for a rich-text label or a tooltip: one line, HTML-escaped (shown, never rendered)."""
+    return "<span>" + html.escape(one_line(value)) + "</span>"
 
 
 def open_model_dialog(parent: QWidget, folder: bool = False) -> str:

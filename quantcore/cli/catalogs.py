@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
+from quantcore.cli.common import print_json
 from quantcore.report.render import table
 from quantcore.units import format_bytes
 
@@ -30,7 +30,7 @@ def cmd_gpus(args: argparse.Namespace) -> int:
 
     gpus = load_gpus()
     if args.json:
-        print(json.dumps([asdict(g) for g in gpus], indent=1))
+        print_json([asdict(g) for g in gpus])
         return 0
     rows = [[g.id, g.name, format_bytes(g.memory_bytes), f"{g.bandwidth_bytes_per_s / 1e9:,.0f} GB/s",
              f"{g.bf16_flops / 1e12:,.0f}", f"{g.fp8_flops / 1e12:,.0f}" if g.fp8_flops else "-",
@@ -46,7 +46,7 @@ def cmd_precisions(args: argparse.Namespace) -> int:
     from quantcore.formats.catalog import PRECISIONS
 
     if args.json:
-        print(json.dumps([asdict(p) for p in PRECISIONS], indent=1))
+        print_json([asdict(p) for p in PRECISIONS])
         return 0
     rows = [[p.id, p.label, f"{p.nominal_bits:g}", f"{p.storage_bits:.4g}", p.keeps, p.source] for p in PRECISIONS]
     print(table(["id", "name", "bits", "storage bits/w", "kept in higher precision", "defined by"], rows))
@@ -58,7 +58,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     models = bundled_models()
     if args.json:
-        print(json.dumps([{"id": m.id, "taken": m.taken} for m in models], indent=1))
+        print_json([{"id": m.id, "taken": m.taken} for m in models])
         return 0
     print(table(["id", "taken"], [[m.id, m.taken or "-"] for m in models]))
     return 0

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
+from quantcore.errors import BadInputError, one_line
 from quantcore.units import parse_bytes
 
 
@@ -60,4 +62,15 @@ def load_model_verbose(model: str, revision: str | None) -> Any:
 
 
 def terminal_progress(message: str, fraction: float) -> None:
-    print(f"\r\033[K{message}", end="\n" if fraction >= 1 else "", file=sys.stderr, flush=True)
+    # the message holds repo and file names from the Hub: shown with their control characters escaped
+    print(f"\r\033[K{one_line(message, 200)}", end="\n" if fraction >= 1 else "", file=sys.stderr, flush=True)
+
+
+def print_json(data: Any) -> None:
+    """JSON on stdout, strictly: NaN or infinity anywhere is refused (one line), never printed as invalid JSON."""
+    try:
+        text = json.dumps(data, indent=1, allow_nan=False)
+    except ValueError:
+        raise BadInputError("the result holds a number that is not finite (NaN or infinity), which JSON cannot "
+                            "carry; check the model's sizes") from None
+    print(text)

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from quantcore.cli.common import gpus_by_name, load_model_verbose, workload_args, workload_from_args
+from quantcore.cli.common import (gpus_by_name, load_model_verbose, print_json, workload_args,
+                                  workload_from_args)
 from quantcore.errors import BadInputError
 from quantcore.report.render import REPORT_SUFFIXES, render_plan_text, write_report
 from quantcore.units import format_bytes
@@ -52,7 +52,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.report is not None:
         write_report(args.report, data, args.unit)
     if args.json:
-        print(json.dumps(data, indent=1))
+        print_json(data)
     else:
         print(render_plan_text(data, args.unit))
         if args.report is not None:
@@ -101,5 +101,5 @@ def cmd_fit(args: argparse.Namespace) -> int:
         print(f"{inv.id}: fits as {best.precision.id} ({format_bytes(total)} of {format_bytes(gpu.usable_bytes)} "
               f"usable) at context {base.context:,}; max context {ctx:,}")
     if args.json:
-        print(json.dumps({"gpu": gpu.id, "count": args.count, "rows": out}, indent=1))
+        print_json({"gpu": gpu.id, "count": args.count, "rows": out})
     return 0

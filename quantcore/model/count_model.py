@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from quantcore.errors import BadInputError
+from quantcore.model.bounds import check_inventory
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
-_COUNT = re.compile(r"^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmbt]?)\s*$", re.IGNORECASE)
+# digits and exponent bounded: '1e400' and a 5,000-digit count are refused as absurd, never turned into inf
+_COUNT = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?(?:e\d{1,4})?)\s*([kmbt]?)\s*$", re.IGNORECASE)
 _SCALE = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
 GUESS_VOCAB = 32_000
 GUESS_HEAD_DIM = 128
@@ -18,7 +21,10 @@ def parse_count(text: str) -> int | None:
     m = _COUNT.match(text)
     if not m:
         return None
-    return int(round(float(m.group(1)) * _SCALE[m.group(2).lower()]))
+    value = Decimal(m.group(1)) * _SCALE[m.group(2).lower()]  # exact: no float overflow
+    if value > MAX_PARAMETERS:
+        raise BadInputError(f"parameter count '{text.strip()}' is absurd (more than {MAX_PARAMETERS // 10**12}T)")
+    return int(value.to_integral_value())
 
 
 def from_parameter_count(n: int) -> Inventory:
@@ -57,4 +63,5 @@ def from_parameter_count(n: int) -> Inventory:
                         head_dim=GUESS_HEAD_DIM, vocab_size=vocab, intermediate_size=inter, max_context=4096)
     note = (f"guessed from a bare count of {n:,} parameters: a dense Llama-like model with {layers} layers, hidden "
             f"{h}, {heads} heads, no GQA (KV cache is an upper bound)")
-    return Inventory(id=f"{n / 1e9:g}B (count)", source="count", tensors=tuple(tensors), arch=arch, notes=(note,))
+    return check_inventory(Inventory(id=f"{n / 1e9:g}B (count)", source="count", tensors=tuple(tensors), arch=arch,
+                                     notes=(note,)))

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from quantcore.errors import BadInputError
+from quantcore.errors import BadInputError, one_line
 from quantcore.units import format_bytes
 
 COMPONENTS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "adapters", "overhead", "total")
@@ -59,17 +59,47 @@ def _num(x: float | None) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
-    """Plain aligned text table."""
+    """Plain aligned text table (cells hold names from model files: control characters are shown escaped)."""
+    headers = [one_line(h, 10_000) for h in headers]
+    rows = [[one_line(c, 10_000) for c in r] for r in rows]
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
 
 
+def markdown_text(text: object) -> str:
+    """Text safe inside a Markdown line: one line, and every character Markdown or HTML would read as markup
+    escaped (a model id like `<img src=x onerror=...>` or `[x](javascript:...)` stays text)."""
+    line = one_line(text, 2000)
+    line = "".join("\\" + c if c in _MD_SPECIAL else c for c in line)
+    return line.replace("<", "&lt;").replace(">", "&gt;")
+
+
+_MD_SPECIAL = set("\\`*_{}[]()#+-.!|~&")
+
+
+def _fenced(text: str) -> str:
+    """A code block that no run of backticks inside `text` can close early."""
+    longest = max((len(run) for run in text.split("\n") for run in _backtick_runs(run)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"
+
+
+def _backtick_runs(line: str) -> list[str]:
+    import re
+
+    return re.findall(r"`+", line)
+
+
 def write_report(path: Path, data: dict[str, Any], unit: str = "GiB") -> None:
-    """Write the plan as .json, .csv or .md atomically (temp file in the same folder, then rename)."""
+    """Write the plan as .json, .csv or .md atomically (temp file in the same folder, then rename); any file
+    system failure is one BadInputError line, and no temporary file is left behind."""
     suffix = path.suffix.lower()
     if suffix == ".json":
-        text = json.dumps(data, indent=1) + "\n"
+        try:
+            text = json.dumps(data, indent=1, allow_nan=False) + "\n"
+        except ValueError:
+            raise BadInputError(f"{path}: the plan holds a number that is not finite; not written") from None
     elif suffix == ".csv":
         buf = io.StringIO()
         wr = csv.writer(buf)
@@ -84,15 +114,26 @@ def write_report(path: Path, data: dict[str, Any], unit: str = "GiB") -> None:
                                if g else [""] * 8))
         text = buf.getvalue()
     else:
-        text = f"# Plan: {data['model']['id']}\n\n```\n{render_plan_text(data, unit)}\n```\n"
+        text = f"# Plan: {markdown_text(data['model']['id'])}\n\n{_fenced(render_plan_text(data, unit))}\n"
+    _write_atomic(path, text)
+
+
+def _write_atomic(path: Path, text: str) -> None:
     parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise BadInputError(f"{path}: folder {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp: str | None = None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        if not parent.is_dir():
+            raise BadInputError(f"{path}: folder {parent} does not exist")
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".quantplanner-", suffix=".tmp")  # short: long names fail
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:                  # at the rename, cleanly
             fh.write(text)
         os.replace(tmp, path)
+        tmp = None
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise BadInputError(f"{path}: cannot write report ({exc.strerror or exc})") from None
+        raise BadInputError(f"{path}: cannot write report ({exc.strerror or exc.__class__.__name__})") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass

@@ -9,7 +9,7 @@ import numpy as np
 
 from quantcore.errors import ModelFileError
 from quantcore.model.inventory import TensorInfo
-from quantcore.sources.gguf_header import gguf_parts
+from quantcore.sources.gguf_header import READER_ERRORS, gguf_parts
 
 # A GGUF header holds the metadata (tokenizer vocabularies of 100k-250k strings are the bulk: ~2-10 MB) and one
 # info record per tensor. Headers claiming more than this are refused.
@@ -65,8 +65,7 @@ def read_gguf_prefix(fetch: Callable[[int, int], bytes], size: int | None, where
                 return meta, tensors, len(buf)
             except _NeedMore as more:
                 want = more.end
-            except (ValueError, IndexError, KeyError, TypeError, UnicodeDecodeError, AssertionError, OverflowError,
-                    MemoryError) as exc:
+            except READER_ERRORS as exc:
                 raise ModelFileError(f"{where}: not a readable GGUF header "
                                      f"({exc.__class__.__name__}: {str(exc)[:120]})") from None
             if want > limit:

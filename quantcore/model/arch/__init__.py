@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from quantcore.errors import ModelFileError, UnsupportedArchitectureError
+from quantcore.model.bounds import check_inventory, show
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
 Builder = Callable[[dict[str, Any]], tuple[Architecture, list[TensorInfo]]]
@@ -34,6 +35,8 @@ def inventory_from_config(config: dict[str, Any], model_id: str = "config.json")
     mt = config.get("model_type")
     if not mt:
         raise ModelFileError(f"{model_id}: config.json has no 'model_type'; is this a model config?")
+    if not isinstance(mt, str):
+        raise ModelFileError(f"{model_id}: config.json 'model_type' must be text, not {show(mt)}")
     builder = FAMILIES.get(mt)
     if builder is None:
         raise UnsupportedArchitectureError(
@@ -43,12 +46,13 @@ def inventory_from_config(config: dict[str, Any], model_id: str = "config.json")
         )
     try:
         arch, tensors = builder(config)
-    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError, AttributeError, IndexError) as exc:
         raise ModelFileError(f"{model_id}: config.json for '{mt}' is missing or has a bad field: {exc}") from None
     for t in tensors:
         if any((not isinstance(d, int)) or d <= 0 for d in t.shape):
             raise ModelFileError(f"{model_id}: config.json gives tensor {t.name} a bad shape {t.shape}")
-    return Inventory(id=model_id, source="config", tensors=tuple(tensors), arch=arch)
+    return check_inventory(Inventory(id=model_id, source="config", tensors=tuple(tensors), arch=arch),
+                           f"{model_id}: config.json")
 
 
 _loaded = False
