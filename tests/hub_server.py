@@ -398,7 +398,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             assert fault.body is not None
             self.send_response(fault.status or 200)
-            headers = {"Content-Type": "application/json", **fault.headers}
+            headers = {"Content-Type": "application/json", "Connection": "close", **fault.headers}
             length = fault.length if fault.length is not None else len(fault.body) + fault.stream
             headers["Content-Length"] = str(length)
             for k, v in headers.items():

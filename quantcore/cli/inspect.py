@@ -108,7 +108,7 @@ def render_inspect(data: dict[str, Any]) -> str:
         lines.append("")
         lines.append("notes:")
         lines.extend(f"  - {n}" for n in data["notes"])
-    return "\n".join(lines)
+    return "\n".join(one_line(line, 100_000) for line in "\n".join(lines).split("\n"))  # names from files: escaped
 
 
 def _tensor_row(t: dict[str, Any]) -> list[str]:

@@ -43,7 +43,7 @@ def render_plan_text(data: dict[str, Any], unit: str = "GiB") -> str:
     if data["skipped"]:
         lines += ["", f"skipped for mode {w['mode']}: {', '.join(data['skipped'])}"]
     lines += ["", "assumptions:"] + [f"  - {a}" for a in data["assumptions"]]
-    return "\n".join(lines)
+    return "\n".join(one_line(line, 100_000) for line in "\n".join(lines).split("\n"))  # names from files: escaped
 
 
 def _fmt(n: int, unit: str) -> str:

@@ -100,23 +100,32 @@ def _resolve_online(repo_id: str, revision: str | None, gguf_file: str | None, r
     snap = repo_snapshot(repo_id, revision)
     hub_cache.save_ref(repo_id, snap.revision, snap.commit)
     entry = hub_cache.load_entry(repo_id, snap.commit, selection)
-    fresh = entry is None
-    if entry is None:
-        entry = _fetch_entry(snap, gguf_file, report, cancel)
-        entry["has_config"] = entry["kind"] != "gguf" and snap.file("config.json") is not None
+    if entry is not None:
+        try:
+            return _finish(snap, entry, selection, report, cancel, fresh=False)
+        except ModelFileError:  # a cache entry that no longer passes the checks: read the repo again
+            pass
+    entry = _fetch_entry(snap, gguf_file, report, cancel)
+    entry["has_config"] = entry["kind"] != "gguf" and snap.file("config.json") is not None
+    return _finish(snap, entry, selection, report, cancel, fresh=True)
+
+
+def _finish(snap: RepoSnapshot, entry: dict[str, Any], selection: str, report: Progress,
+            cancel: threading.Event | None, fresh: bool) -> Inventory:
+    """config.json for the entry (from the entry, the HF cache or one GET), the inventory checked, then cached."""
     config = None
     if entry.get("has_config"):
-        check_cancel(cancel, repo_id)
-        report(f"{repo_id}: config.json", 0.95)
+        check_cancel(cancel, snap.repo_id)
+        report(f"{snap.repo_id}: config.json", 0.95)
         text = entry.get("config")
-        config = _parse_config(text, repo_id) if isinstance(text, str) else _config(snap)
+        config = _parse_config(text, snap.repo_id) if isinstance(text, str) else _config(snap)
         if not isinstance(text, str):
             entry["config"] = json.dumps(config)
             fresh = True
-    inv = assemble(repo_id, snap.revision, snap.commit, entry, config, cached=False)  # checked before it is kept
+    inv = assemble(snap.repo_id, snap.revision, snap.commit, entry, config, cached=False)  # checked, then kept
     if fresh:
-        hub_cache.save_entry(repo_id, snap.commit, selection, entry)
-    report(f"{repo_id}: done", 1.0)
+        hub_cache.save_entry(snap.repo_id, snap.commit, selection, entry)
+    report(f"{snap.repo_id}: done", 1.0)
     return inv
 
 
@@ -255,10 +264,10 @@ def _index_files(snap: RepoSnapshot) -> tuple[HubFile, ...]:
     weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(weight_map, dict):
         raise ModelFileError(f"{snap.repo_id}: model.safetensors.index.json has no weight_map")
-    bad = next((v for v in weight_map.values() if not safe_name(v)), None)
-    if bad is not None or not weight_map:
-        raise ModelFileError(f"{snap.repo_id}: model.safetensors.index.json names a shard that is not a file name "
-                             f"in the repo ({str(bad)[:120]!r})")
+    bad = [v for v in weight_map.values() if not safe_name(v)][:1]
+    if bad or not weight_map:
+        what = f"a shard that is not a file name in the repo ({str(bad[0])[:120]!r})" if bad else "no shard at all"
+        raise ModelFileError(f"{snap.repo_id}: model.safetensors.index.json names {what}")
     names = sorted(set(weight_map.values()))
     missing = [n for n in names if snap.file(n) is None]
     if missing:

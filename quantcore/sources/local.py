@@ -73,10 +73,10 @@ def _from_index(index: Path, data: Any) -> Inventory:
     if not isinstance(data, dict) or not isinstance(data.get("weight_map"), dict):
         raise ModelFileError(f"{index}: not a safetensors index (no weight_map)")
     folder = index.parent
-    bad = next((v for v in data["weight_map"].values() if not safe_name(v)), None)
-    if bad is not None or not data["weight_map"]:
+    bad = [v for v in data["weight_map"].values() if not safe_name(v)][:1]
+    if bad or not data["weight_map"]:
         raise ModelFileError(f"{index}: the weight_map names a shard that is not a file name in this folder "
-                             f"({show(bad)})")
+                             f"({show(bad[0]) if bad else 'none'})")
     shards = sorted(set(data["weight_map"].values()))
     missing = [s for s in shards if probe(folder / s) is None]
     if missing:

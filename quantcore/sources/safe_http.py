@@ -140,13 +140,7 @@ def get(url: str, headers: dict[str, str], *, cap: int, timeout: float, stop_at:
         if left <= 0:
             raise DeadlineExceeded(b.seconds)
         wait = min(timeout, left)
-        request = client.build_request("GET", url, headers=send_headers, timeout=httpx2.Timeout(wait))
-        try:
-            response = client.send(request, stream=True, follow_redirects=False)
-        except httpx2.TimeoutException:
-            if b.remaining() <= 0:
-                raise DeadlineExceeded(b.seconds) from None
-            raise RequestTimedOut(wait) from None
+        response = _send(client, url, send_headers, wait, b)
         with _Watchdog(response, b) as dog, contextlib.closing(response):
             status = response.status_code
             got = {k.lower(): v for k, v in response.headers.items()}
@@ -162,6 +156,26 @@ def get(url: str, headers: dict[str, str], *, cap: int, timeout: float, stop_at:
             body = _read_body(response, got, cap, stop_at, b, dog, wait)
             return Answer(status, got, body, url)
     raise BadEncoding(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _send(client: Any, url: str, headers: dict[str, str], wait: float, b: Budget) -> Any:
+    """The response (headers read, body not), sent once more at once when a kept-alive connection turns out to
+    have been closed by the server meanwhile (nothing was answered on it: asking again is always safe)."""
+    import httpx2
+
+    for attempt in (0, 1):
+        request = client.build_request("GET", url, headers=headers, timeout=httpx2.Timeout(wait))
+        try:
+            return client.send(request, stream=True, follow_redirects=False)
+        except httpx2.TimeoutException:
+            if b.remaining() <= 0:
+                raise DeadlineExceeded(b.seconds) from None
+            raise RequestTimedOut(wait) from None
+        except (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError):
+            if attempt or b.remaining() <= 0 or b.cancelled:
+                raise
+            wait = min(wait, b.remaining())
+    raise AssertionError("unreachable")
 
 
 def _read_body(response: Any, headers: dict[str, str], cap: int, stop_at: int | None, b: Budget,

@@ -40,7 +40,7 @@ def inventory_from_config(config: dict[str, Any], model_id: str = "config.json")
     builder = FAMILIES.get(mt)
     if builder is None:
         raise UnsupportedArchitectureError(
-            f"{model_id}: model_type '{mt}' is not supported from config.json; supported: "
+            f"{model_id}: model_type '{mt[:100]}' is not supported from config.json; supported: "
             + ", ".join(sorted(FAMILIES))
             + " (or point at the model's .safetensors files for an exact count)"
         )
