@@ -80,7 +80,7 @@ def main() -> int:
     elif mode == "hub":
         start = time.monotonic()
         window.state.set_model(arg, use_hub=True)
-        if not wait(lambda: bool(errors), 40):
+        if not wait(lambda: bool(errors), float(os.environ.get("QP_BANNER_WAIT", "40"))):
             print("no banner", flush=True)
             return 1
         print(f"banner after {time.monotonic() - start:.1f} s: {errors[-1][:200]}", flush=True)

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 from cases_hub import hub_cases  # noqa: E402
-from cases_local import local_cases  # noqa: E402
+from cases_args import local_cases  # noqa: E402
 from corpus import FAKE_TOKEN, Case, fifo, inputs, write  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QTextDocument  # noqa: E402

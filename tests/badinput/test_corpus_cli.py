@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from cases_hub import hub_cases
-from cases_local import local_cases
+from cases_args import local_cases
 from corpus import CLASSES, FAKE_TOKEN, Case, unique
 
 from quantcore.cli import main

@@ -82,14 +82,18 @@ def test_broken_pipe_is_quiet(tmp_path: Path) -> None:
 
 def test_silent_hub_gives_up_within_20s_for_every_command(tmp_path: Path) -> None:
     """plan, inspect, search and the app's load against a Hub that accepts connections and never answers, with
-    the real deadline: each gives up within 20 s with one line (the app: the banner), all four at once."""
+    the real deadline: each gives up within 20 s with one line (the app: the banner), all four at once. Process
+    start-up (slow when five Pythons start on two cores) is measured by a fifth process that never asks the Hub
+    and taken off; the app's time runs from set_model to the banner."""
     from hub_server import SilentServer
 
     silent = SilentServer()
     try:
         env = {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": silent.url}
         (tmp_path / "app").mkdir()
+        start = time.monotonic()
         procs = {
+            "startup": _cli(tmp_path, "plan", "7B", "--precision", "bf16"),
             "plan": _cli(tmp_path, "plan", "silent-org/silent-model", "--precision", "bf16", **env),
             "inspect": _cli(tmp_path, "inspect", "silent-org/silent-model", **env),
             "search": _cli(tmp_path, "search", "llama", **env),
@@ -97,18 +101,21 @@ def test_silent_hub_gives_up_within_20s_for_every_command(tmp_path: Path) -> Non
                                     cwd=tmp_path / "app", env=_env(tmp_path / "app", **env), stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True),
         }
-        start = time.monotonic()
-        for name, p in procs.items():
-            if name == "app":
-                out, err = p.communicate(timeout=60)
-                assert p.returncode == 0 and "exited-window" in out, (out, err)
-                took = float(out.split("banner after ")[1].split(" s")[0])
-                assert took < 20, out
-                assert FAKE_TOKEN not in out + err
-            else:
-                line, _ = _one_line(p, timeout=60)
-                assert "answer" in line, line
-        assert time.monotonic() - start < 25  # all four together, each well inside 20 s
+        ended: dict[str, float] = {}
+        while len(ended) < len(procs) and time.monotonic() - start < 90:
+            ended.update({n: time.monotonic() - start for n, p in procs.items() if n not in ended
+                          and p.poll() is not None})
+            time.sleep(0.05)
+        assert len(ended) == len(procs), f"still running after 90 s: {set(procs) - set(ended)}"
+        startup = ended["startup"]
+        out, err = procs["app"].communicate()
+        assert procs["app"].returncode == 0 and "exited-window" in out, (out, err)
+        assert float(out.split("banner after ")[1].split(" s")[0]) < 20, out
+        assert FAKE_TOKEN not in out + err
+        for name in ("plan", "inspect", "search"):
+            line, _ = _one_line(procs[name], timeout=5)
+            assert "answer" in line, line
+            assert ended[name] - startup < 20, (name, ended[name], startup)
     finally:
         silent.close()
 
