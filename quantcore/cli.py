@@ -1,4 +1,4 @@
-"""The `quantplanner` command line: plan, fit, inspect, search, gpus, precisions, models; exit 2 on bad input."""
+"""The `quantplanner` command line: plan, fit, inspect, quantize, search, gpus, precisions, models; exit 2 on bad input."""
 from __future__ import annotations
 
 import argparse
@@ -73,7 +73,19 @@ def _build_parser() -> argparse.ArgumentParser:
     insp.add_argument("--tensor", default=None, help="show tensors with this name (exact, else substring; * ? globs)")
     insp.add_argument("--revision", default=None, help="Hub branch, tag or commit (default: main)")
     insp.add_argument("--json", action="store_true")
+    insp.add_argument("--histogram", action="store_true",
+                      help="histogram of the weights (local .safetensors / .gguf; --tensor picks a tensor or layer)")
+    insp.add_argument("--bins", type=int, default=40, help="histogram bins (default 40)")
+    insp.add_argument("--precision", default=None, help="with --histogram: mark this precision's levels")
     insp.set_defaults(func=cmd_inspect)
+
+    quant = sub.add_parser("quantize", help="quantize a local model's tensors; error per tensor, optional output")
+    quant.add_argument("model", help="local folder, .safetensors or .gguf")
+    quant.add_argument("--precision", required=True, help="precision id (see `quantplanner precisions`)")
+    quant.add_argument("--tensor", action="append", default=[], help="tensor name or glob (repeatable; default all)")
+    quant.add_argument("--out", type=Path, default=None, help="write the quantized model (.safetensors)")
+    quant.add_argument("--json", action="store_true", help="print the quantplanner.quantize/1 JSON")
+    quant.set_defaults(func=cmd_quantize)
 
     search = sub.add_parser("search", help="search the Hugging Face Hub for models, most downloaded first")
     search.add_argument("query")
@@ -232,8 +244,13 @@ def cmd_precisions(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([asdict(p) for p in PRECISIONS], indent=1))
         return 0
+    from quantcore.formats.catalog import FAMILY_IDS
+
     rows = [[p.id, p.label, f"{p.nominal_bits:g}", f"{p.storage_bits:.4g}", p.keeps, p.source] for p in PRECISIONS]
     print(table(["id", "name", "bits", "storage bits/w", "kept in higher precision", "defined by"], rows))
+    print("\nThe gptq, awq and int families take their bit width and group size in the id (the ids above are the "
+          "defaults):\n" + "\n".join(f"  {f}" for f in FAMILY_IDS) + "\n  e.g. gptq-4bit-g32 gptq-4bit-nogroup "
+          "gptq-8bit-g128 awq-4bit-g64 int4-g64")
     return 0
 
 
@@ -261,12 +278,57 @@ def _terminal_progress(message: str, fraction: float) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    if args.histogram:
+        return _inspect_histogram(args)
     inv = _load(args.model, args.revision)
     data = inspect_dict(inv, args.tensor)
     if args.json:
         print(json.dumps(data, indent=1))
         return 0
     print(render_inspect(data))
+    return 0
+
+
+def _local_model(model: str) -> Path:
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise BadInputError(f"{model}: give a local folder, .safetensors or .gguf file (weights are read from disk)")
+    return path
+
+
+def _inspect_histogram(args: argparse.Namespace) -> int:
+    from quantcore.lab.histogram import histogram_of_model
+    from quantcore.report.lab_render import ProgressBar, render_histogram
+
+    path = _local_model(args.model)
+    patterns = [args.tensor] if args.tensor else None
+    h = histogram_of_model(path, patterns, args.bins, progress=ProgressBar())
+    if args.precision:
+        from dataclasses import replace
+
+        from quantcore.formats.catalog import get_precision
+        from quantcore.lab.levels import quantization_levels
+        from quantcore.sources.tensors import list_tensors, select
+
+        get_precision(args.precision)
+        first = select(list_tensors(path), [h.tensors[0]])[0]
+        levels, note = quantization_levels(args.precision, first.load())
+        h = replace(h, levels=levels, levels_note=f"{note} ({first.name})")
+    if args.json:
+        print(json.dumps({"schema": "quantplanner.histogram/1", "model": str(path), **h.as_dict()}, indent=1))
+        return 0
+    print(render_histogram(h))
+    return 0
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from quantcore.lab.model_quantize import quantize_model
+    from quantcore.report.lab_render import ProgressBar, quantize_dict, render_quantize
+
+    path = _local_model(args.model)
+    results = quantize_model(path, args.precision, args.tensor or None, args.out, progress=ProgressBar())
+    data = quantize_dict(str(path), args.precision, results, str(args.out) if args.out else None)
+    print(json.dumps(data, indent=1) if args.json else render_quantize(data))
     return 0
 
 
