@@ -289,46 +289,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local_model(model: str) -> Path:
-    path = Path(model).expanduser()
-    if not path.exists():
-        raise BadInputError(f"{model}: give a local folder, .safetensors or .gguf file (weights are read from disk)")
-    return path
-
-
 def _inspect_histogram(args: argparse.Namespace) -> int:
-    from quantcore.lab.histogram import histogram_of_model
-    from quantcore.report.lab_render import ProgressBar, render_histogram
+    from quantcore.report.lab_render import histogram_command
 
-    path = _local_model(args.model)
-    patterns = [args.tensor] if args.tensor else None
-    h = histogram_of_model(path, patterns, args.bins, progress=ProgressBar())
-    if args.precision:
-        from dataclasses import replace
-
-        from quantcore.formats.catalog import get_precision
-        from quantcore.lab.levels import quantization_levels
-        from quantcore.sources.tensors import list_tensors, select
-
-        get_precision(args.precision)
-        first = select(list_tensors(path), [h.tensors[0]])[0]
-        levels, note = quantization_levels(args.precision, first.load())
-        h = replace(h, levels=levels, levels_note=f"{note} ({first.name})")
-    if args.json:
-        print(json.dumps({"schema": "quantplanner.histogram/1", "model": str(path), **h.as_dict()}, indent=1))
-        return 0
-    print(render_histogram(h))
+    print(histogram_command(args.model, args.tensor, args.bins, args.precision, args.json))
     return 0
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from quantcore.lab.model_quantize import quantize_model
-    from quantcore.report.lab_render import ProgressBar, quantize_dict, render_quantize
+    from quantcore.report.lab_render import quantize_command
 
-    path = _local_model(args.model)
-    results = quantize_model(path, args.precision, args.tensor or None, args.out, progress=ProgressBar())
-    data = quantize_dict(str(path), args.precision, results, str(args.out) if args.out else None)
-    print(json.dumps(data, indent=1) if args.json else render_quantize(data))
+    print(quantize_command(args.model, args.precision, args.tensor or None, args.out, args.json))
     return 0
 
 

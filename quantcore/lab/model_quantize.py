@@ -61,8 +61,8 @@ def quantize_model(path: Path, precision_id: str, patterns: list[str] | None = N
                    cancel: threading.Event | None = None) -> list[TensorResult]:
     """Quantize the tensors of a local model (all, or those matching `patterns`) one at a time.
 
-    Tensors the precision does not apply to are kept in the format's higher precision (a whole-model run) or
-    refused with a one-line error (when named with `patterns`). With `out` (.safetensors) everything is streamed
+    Tensors the precision does not apply to are kept in the format's higher precision, or refused with a one-line
+    error when named exactly in `patterns` (globs and name parts keep them). With `out` (.safetensors) everything is streamed
     into the file, which appears atomically when done; cancel or an exception leaves no file. Peak memory: one
     source tensor, its float32 copy, its quantized form and its dequantized copy (for the metrics)."""
     from quantcore.sources.tensors import list_tensors, select
@@ -70,6 +70,7 @@ def quantize_model(path: Path, precision_id: str, patterns: list[str] | None = N
     p = catalog.get_precision(precision_id)
     lay = catalog.layout(p.id)
     refs = select(list_tensors(path), patterns)
+    exact = set(patterns or ()) & {r.name for r in refs}  # tensors named exactly: refused if the format skips them
     infos, arch = _infos(path)
     writer = _writer(out) if out is not None else None
     results: list[TensorResult] = []
@@ -81,7 +82,7 @@ def quantize_model(path: Path, precision_id: str, patterns: list[str] | None = N
                 raise CancelledError("quantization cancelled; no file written")
             if progress is not None:
                 progress(ref.name, done / total)
-            results.append(_one(ref, p, lay, infos.get(ref.name), arch, bool(patterns), writer, metrics))
+            results.append(_one(ref, p, lay, infos.get(ref.name), arch, ref.name in exact, writer, metrics))
             done += ref.nbytes
         if writer is not None:
             writer.close()

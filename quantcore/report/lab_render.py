@@ -1,11 +1,14 @@
 """Lab results as text: the per-tensor error table of `quantize`, terminal histograms, and a progress bar."""
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
+from quantcore.errors import BadInputError
 from quantcore.report.render import table
 from quantcore.units import format_bytes
 
@@ -88,3 +91,42 @@ class ProgressBar:
         if f >= 1:
             self.stream.write("\n")
         self.stream.flush()
+
+
+def _local_model(model: str) -> Path:
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise BadInputError(f"{model}: give a local folder, .safetensors or .gguf file (weights are read from disk)")
+    return path
+
+
+def histogram_command(model: str, tensor: str | None, bins: int, precision: str | None, as_json: bool) -> str:
+    """`inspect MODEL --histogram`: one tensor, a layer (a name part) or the whole model, with a progress bar."""
+    from dataclasses import replace
+
+    from quantcore.lab.histogram import histogram_of_model
+
+    path = _local_model(model)
+    h = histogram_of_model(path, [tensor] if tensor else None, bins, progress=ProgressBar())
+    if precision:
+        from quantcore.formats.catalog import get_precision
+        from quantcore.lab.levels import quantization_levels
+        from quantcore.sources.tensors import list_tensors, select
+
+        get_precision(precision)
+        first = select(list_tensors(path), [h.tensors[0]])[0]
+        levels, note = quantization_levels(precision, first.load())
+        h = replace(h, levels=levels, levels_note=f"{note} ({first.name})")
+    if as_json:
+        return json.dumps({"schema": "quantplanner.histogram/1", "model": str(path), **h.as_dict()}, indent=1)
+    return render_histogram(h)
+
+
+def quantize_command(model: str, precision: str, tensors: list[str] | None, out: Path | None, as_json: bool) -> str:
+    """`quantize MODEL --precision ID`: quantize tensor by tensor (progress bar), error table or JSON."""
+    from quantcore.lab.model_quantize import quantize_model
+
+    path = _local_model(model)
+    results = quantize_model(path, precision, tensors, out, progress=ProgressBar())
+    data = quantize_dict(str(path), precision, results, str(out) if out else None)
+    return json.dumps(data, indent=1) if as_json else render_quantize(data)
