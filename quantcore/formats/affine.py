@@ -21,16 +21,23 @@ def scale_dtype(bits: int) -> torch.dtype:
 
 
 def _group_minmax(x: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per (row, group) min and max over the real elements (a partial last group over its own elements)."""
+    """Per (row, group) min and max over the real elements (a partial last group over its own elements), read in
+    float32 chunks of rows (any float dtype in; min and max are exact in any dtype)."""
     import torch
 
     rows, cols = x.shape
     full = cols // group * group
-    mn, mx = torch.aminmax(x[:, :full].reshape(rows, -1, group), dim=-1)
-    if full < cols:
-        rmn, rmx = torch.aminmax(x[:, full:], dim=-1)
-        mn, mx = torch.cat([mn, rmn[:, None]], 1), torch.cat([mx, rmx[:, None]], 1)
-    return mn, mx
+    step = max(1, (1 << 18) // cols)
+    mins, maxs = [], []
+    for r in range(0, rows, step):
+        c = x[r:r + step].to(torch.float32)
+        mn, mx = torch.aminmax(c[:, :full].reshape(c.shape[0], -1, group), dim=-1)
+        if full < cols:
+            rmn, rmx = torch.aminmax(c[:, full:], dim=-1)
+            mn, mx = torch.cat([mn, rmn[:, None]], 1), torch.cat([mx, rmx[:, None]], 1)
+        mins.append(mn)
+        maxs.append(mx)
+    return torch.cat(mins), torch.cat(maxs)
 
 
 def qparams(x: torch.Tensor, bits: int, group: int, symmetric: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,18 +121,21 @@ def quantize_affine(w: torch.Tensor, req: QuantRequest) -> QuantizedTensor:
     symmetric = bool(req.option("symmetric", False))
     shape = tuple(w.shape)
     cols = shape[-1]
-    x = w.reshape(-1, cols).to(torch.float32).contiguous()
+    lib = native.library()
+    bf16_in = lib is not None and w.dtype == torch.bfloat16  # the C loop reads bf16 itself: no float32 copy
+    x = w.reshape(-1, cols)
+    x = x.contiguous() if bf16_in else x.to(torch.float32).contiguous()
     scale, zero = qparams(x, bits, group, symmetric)
     inv = (1.0 / scale).to(torch.float32).contiguous()
     zero = zero.to(torch.float32).contiguous()
     qmin, qmax = (1.0 if symmetric else 0.0), float(2 ** bits - 1)
     groups = scale.shape[1]
-    lib = native.library()
     if lib is not None and group <= 1024:
         packed = torch.empty((x.shape[0], groups * group * bits // 8), dtype=torch.uint8)
-        lib.qp_affine(x.data_ptr(), 0, x.shape[0], cols, group, bits, inv.data_ptr(), zero.data_ptr(), qmin, qmax,
+        lib.qp_affine(x.data_ptr(), int(bf16_in), x.shape[0], cols, group, bits, inv.data_ptr(), zero.data_ptr(), qmin, qmax,
                       packed.data_ptr())
     else:
+        x = x.to(torch.float32)
         packed = pack_codes(_codes_torch(x, inv, zero, group, qmin, qmax), bits).reshape(x.shape[0], -1)
     lead = shape[:-1]
     stored = {"weight_packed": packed.reshape(*lead, -1), "weight_scale": scale.reshape(*lead, groups),

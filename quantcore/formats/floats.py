@@ -43,12 +43,15 @@ def quantize_fp8(w: torch.Tensor, req: QuantRequest) -> QuantizedTensor:
 
     cols = w.shape[-1]
     rows2d = w.reshape(-1, cols)
-    scale = (rows2d.abs().amax(dim=1, keepdim=True) / FP8_MAX).to(torch.float32)
     out = torch.empty(rows2d.shape, dtype=torch.float8_e4m3fn)
-    divisor = torch.where(scale == 0, torch.ones_like(scale), scale)
+    scale = torch.empty((rows2d.shape[0], 1), dtype=torch.float32)
     step = max(1, _CHUNK_ELEMENTS // cols)
     for r in range(0, rows2d.shape[0], step):
-        chunk = rows2d[r:r + step].to(torch.float32) / divisor[r:r + step]
+        chunk = rows2d[r:r + step].to(torch.float32)
+        # amax of the weight's own values (exact in its dtype), divided by 448 in that dtype as torchao does
+        s = (chunk.abs().amax(dim=1, keepdim=True).to(w.dtype) / FP8_MAX).to(torch.float32)
+        scale[r:r + step] = s
+        chunk /= torch.where(s == 0, torch.ones_like(s), s)
         out[r:r + step] = chunk.clamp_(-FP8_MAX, FP8_MAX)
     stored = {"weight": out.reshape(w.shape), "weight_scale": scale.reshape(*w.shape[:-1], 1)}
     return QuantizedTensor(req.precision.id, tuple(w.shape), _dtype_name(w), stored)

@@ -78,15 +78,18 @@ def test_fp8_equals_torchao_float8_per_row(minilm_weights, dtype):
 
 @pytest.mark.parametrize("pid,bits,group", [("int4-g128", 4, 128), ("int3-g128", 3, 128), ("int2-g64", 2, 64),
                                             ("int8-g32", 8, 32), ("int5-g64", 5, 64)])
-def test_int_family_integers_equal_torchao_affine(minilm_weights, pid, bits, group, path):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_int_family_integers_equal_torchao_affine(minilm_weights, pid, bits, group, path, dtype):
+    """torchao's primitives on the float32 values of the weight (a bf16 weight is read as its exact float32)."""
     qp = pytest.importorskip("torchao.quantization.quant_primitives")
     weights = dict(minilm_weights)
     weights["outliers"] = outlier_matrix(128, 1024, seed=5)
     for name, w in weights.items():
+        q = quantize(w.to(dtype), pid)
+        w = w.to(dtype).float()
         s, z = qp.choose_qparams_affine(w, qp.MappingType.ASYMMETRIC, (1, group), torch.uint8, 0, 2 ** bits - 1,
                                         scale_dtype=scale_dtype(bits), zero_point_dtype=torch.int32)
         ref = qp.quantize_affine(w, (1, group), s, z, torch.uint8, 0, 2 ** bits - 1)
-        q = quantize(w, pid)
         rows, groups = w.shape[0], w.shape[1] // group
         codes = unpack_codes(q.stored["weight_packed"].reshape(rows, groups, -1), bits, group).reshape(w.shape)
         assert torch.equal(codes, ref.to(torch.int64)), name
