@@ -118,8 +118,10 @@ def _child(code: str) -> tuple[float, int]:
     return float(secs), int(rss)
 
 
-_TIMED = ("import resource, time, sys\nfrom pathlib import Path\n{setup}\ns = time.perf_counter()\n{body}\n"
-          "print(time.perf_counter() - s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)")
+# peak RSS from VmHWM (ru_maxrss would carry the forking parent's high-water mark across exec)
+_TIMED = ("import time, sys\nfrom pathlib import Path\n{setup}\ns = time.perf_counter()\n{body}\n"
+          "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+          "print(time.perf_counter() - s, int(hwm) * 1024)")
 
 
 def file_rows(folder: Path, hist_gb: float, model_gb: float) -> list[list[str]]:

@@ -77,11 +77,12 @@ class StreamingHistogram:
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise BadInputError(f"{int((~torch.isfinite(x)).sum()):,} NaN/Inf values in the weights")
         self._cover(max(abs(lo), abs(hi)))
-        self.fine += torch.histc(x, bins=FINE_BINS, min=-self.radius, max=self.radius).to(torch.float64)
+        # bin = floor((x + r) * B / 2r): exact scaling (B / 2r is a power of two), then a bincount
+        idx = ((x + self.radius) * (FINE_BINS / (2 * self.radius))).to(torch.int32).clamp_(0, FINE_BINS - 1)
+        self.fine += torch.bincount(idx, minlength=FINE_BINS).to(torch.float64)
         self.n += x.numel()
-        x64 = x.to(torch.float64)
-        self.s1 += float(x64.sum())
-        self.s2 += float(x64.dot(x64))
+        self.s1 += float(x.sum(dtype=torch.float64))
+        self.s2 += float(torch.linalg.vector_norm(x, dtype=torch.float64)) ** 2
         self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
 
     def _cover(self, amax: float) -> None:
