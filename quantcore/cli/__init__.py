@@ -35,11 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from quantcore.cli import catalogs, inspect, plan
+    from quantcore.cli import catalogs, inspect, plan, quantize
 
     p = _Parser(prog="quantplanner", description="Will this model fit, at which precision, on which GPUs?")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, required=True)
-    for commands in (plan, inspect, catalogs):  # one module per group of commands
+    for commands in (plan, inspect, quantize, catalogs):  # one module per group of commands
         commands.register(sub)
     return p
 

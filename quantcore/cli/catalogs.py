@@ -48,8 +48,13 @@ def cmd_precisions(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([asdict(p) for p in PRECISIONS], indent=1))
         return 0
+    from quantcore.formats.catalog import FAMILY_IDS
+
     rows = [[p.id, p.label, f"{p.nominal_bits:g}", f"{p.storage_bits:.4g}", p.keeps, p.source] for p in PRECISIONS]
     print(table(["id", "name", "bits", "storage bits/w", "kept in higher precision", "defined by"], rows))
+    print("\nThe gptq, awq and int families take their bit width and group size in the id (the ids above are the "
+          "defaults):\n" + "\n".join(f"  {f}" for f in FAMILY_IDS) + "\n  e.g. gptq-4bit-g32 gptq-4bit-nogroup "
+          "gptq-8bit-g128 awq-4bit-g64 int4-g64")
     return 0
 
 

@@ -8,10 +8,22 @@ from typing import Callable
 from quantcore.errors import BadInputError
 from quantcore.formats import catalog as formats
 from quantcore.model.inventory import Architecture, Inventory
-from quantcore.planner.activations import (FP32, check_count, inference_activation_bytes,
-                                           prefill_chunk_tokens, training_activation_bytes)
-from quantcore.planner.training import (MAIN_GRAD_BYTES, largest_tensor, lora_shapes, memo, numel,
-                                        optimizer_state_bytes, trainable_shapes)
+from quantcore.planner.activations import (
+    FP32,
+    check_count,
+    inference_activation_bytes,
+    prefill_chunk_tokens,
+    training_activation_bytes,
+)
+from quantcore.planner.training import (
+    MAIN_GRAD_BYTES,
+    largest_tensor,
+    lora_shapes,
+    memo,
+    numel,
+    optimizer_state_bytes,
+    trainable_shapes,
+)
 from quantcore.planner.workload import (
     MAX_BATCH,
     MAX_CONTEXT,

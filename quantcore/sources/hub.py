@@ -17,8 +17,15 @@ from quantcore.errors import (
 )
 from quantcore.model.inventory import Inventory, TensorInfo
 from quantcore.sources import hub_cache, hub_http, safetensors_header
-from quantcore.sources.hub_http import (check_cancel, endpoint, is_offline, offline_message, read_range, translate,
-                                        with_retries)
+from quantcore.sources.hub_http import (
+    check_cancel,
+    endpoint,
+    is_offline,
+    offline_message,
+    read_range,
+    translate,
+    with_retries,
+)
 from quantcore.sources.hub_quant import checkpoint_precision, shard_parts
 from quantcore.sources.local import inventory_from_tensors, load_path, read_json
 

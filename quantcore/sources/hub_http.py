@@ -6,9 +6,18 @@ import threading
 import time
 from typing import Callable, TypeVar
 
-from quantcore.errors import (HubCancelledError, HubError, HubGatedRepoError, HubOfflineError, HubRateLimitError,
-                              HubRepoNotFoundError, HubRevisionNotFoundError, HubServerError, HubTimeoutError,
-                              QuantPlannerError)
+from quantcore.errors import (
+    HubCancelledError,
+    HubError,
+    HubGatedRepoError,
+    HubOfflineError,
+    HubRateLimitError,
+    HubRepoNotFoundError,
+    HubRevisionNotFoundError,
+    HubServerError,
+    HubTimeoutError,
+    QuantPlannerError,
+)
 
 T = TypeVar("T")
 

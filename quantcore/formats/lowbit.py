@@ -1,0 +1,96 @@
+"""Below two bits: binary (sign x per-block fp16 scale, ggml's Q1_0 block) and ternary (ggml TQ1_0 blocks)."""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from quantcore.formats.quantized import QuantizedTensor, QuantRequest, register
+
+if TYPE_CHECKING:
+    import torch
+
+Q1_BLOCK = 128  # ggml QK1_0
+Q1_BYTES = 18  # fp16 d + 16 bytes of sign bits
+TQ1_BLOCK = 256
+
+
+def _blocks(w: torch.Tensor, block: int) -> tuple[torch.Tensor, int]:
+    import torch
+
+    cols = w.shape[-1]
+    x = w.reshape(-1, cols).to(torch.float32)
+    n = -(-cols // block)
+    if n * block != cols:
+        x = torch.nn.functional.pad(x, (0, n * block - cols))
+    return x.reshape(x.shape[0], n, block), n
+
+
+def quantize_binary(w: torch.Tensor, req: QuantRequest) -> QuantizedTensor:
+    """ggml quantize_row_q1_0_ref: per block of 128, d = mean|x| (stored fp16; summed pairwise here where ggml sums
+    sequentially, so d can differ in the last fp16 bit), bit j = 1 where x_j >= 0 (LSB first, 16 bytes);
+    value = +d or -d. Stored: "weight" uint8 (*leading, blocks * 18), each block [d fp16 little-endian, qs[16]];
+    a partial last block is zero-padded (its padding counts in the mean, as a padded ggml row would)."""
+    import torch
+
+    x, n = _blocks(w, Q1_BLOCK)
+    d = (x.abs().sum(dim=-1) / Q1_BLOCK).to(torch.float16)
+    bits = (x >= 0).to(torch.uint8).view(x.shape[0], n, 16, 8)
+    qs = (bits << torch.arange(8, dtype=torch.uint8)).sum(-1, dtype=torch.uint8)
+    raw = torch.cat([d.view(torch.uint8).reshape(x.shape[0], n, 2), qs], dim=-1)
+    out = raw.reshape(*w.shape[:-1], n * Q1_BYTES).contiguous()
+    return QuantizedTensor(req.precision.id, tuple(w.shape), str(w.dtype).removeprefix("torch."),
+                           {"weight": out}, {"ggml_type": "Q1_0"})
+
+
+def dequantize_binary(q: QuantizedTensor) -> torch.Tensor:
+    import torch
+
+    cols = q.shape[-1]
+    raw = q.stored["weight"].reshape(-1, Q1_BYTES)
+    d = raw[:, :2].contiguous().view(torch.float16).to(torch.float32)  # (blocks, 1)
+    bits = (raw[:, 2:, None] >> torch.arange(8, dtype=torch.uint8)) & 1
+    vals = torch.where(bits.reshape(-1, Q1_BLOCK).bool(), d, -d)
+    rows = q.stored["weight"].reshape(-1, q.stored["weight"].shape[-1]).shape[0]
+    return vals.reshape(rows, -1)[:, :cols].reshape(q.shape).contiguous()
+
+
+def _tq1_quantize(rows):  # rows: float32 (n, k) numpy
+    """TQ1_0 blocks: the gguf branch's port (formats/ggml_quants.py) when present, else the gguf package's own."""
+    try:
+        mod = importlib.import_module("quantcore.formats.ggml_quants")
+    except ModuleNotFoundError as exc:
+        if exc.name != "quantcore.formats.ggml_quants":
+            raise
+        import gguf
+
+        return gguf.quants.quantize(rows, gguf.GGMLQuantizationType.TQ1_0)
+    return mod.quantize_rows("TQ1_0", rows)
+
+
+def quantize_ternary(w: torch.Tensor, req: QuantRequest) -> QuantizedTensor:
+    """BitNet b1.58 weights as ggml TQ1_0 blocks (quantize_row_tq1_0_ref, the gguf package's port): rows are
+    zero-padded to whole blocks of 256. Stored: "weight" uint8 (*leading, blocks * 54)."""
+    import numpy as np
+    import torch
+
+    x, n = _blocks(w, TQ1_BLOCK)
+    raw = _tq1_quantize(x.reshape(-1, n * TQ1_BLOCK).numpy().astype(np.float32))
+    out = torch.from_numpy(np.ascontiguousarray(raw)).reshape(*w.shape[:-1], -1)
+    return QuantizedTensor(req.precision.id, tuple(w.shape), str(w.dtype).removeprefix("torch."),
+                           {"weight": out}, {"ggml_type": "TQ1_0"})
+
+
+def dequantize_ternary(q: QuantizedTensor) -> torch.Tensor:
+    import torch
+
+    cols = q.shape[-1]
+    raw = q.stored["weight"]
+    rows = raw.reshape(-1, raw.shape[-1])
+    import gguf
+
+    vals = gguf.quants.dequantize(rows.numpy(), gguf.GGMLQuantizationType.TQ1_0).reshape(rows.shape[0], -1)
+    return torch.as_tensor(vals, dtype=torch.float32)[:, :cols].reshape(q.shape).contiguous()
+
+
+register("binary", quantize_binary, dequantize_binary)
+register("ternary", quantize_ternary, dequantize_ternary)
