@@ -67,7 +67,7 @@ def lab_section(data: dict[str, Any], unit: str) -> list[Block]:
                       else "-", str(r.get("kernel", ""))) for r in runs)
         blocks += [Heading("Measured against predicted", 2),
                    Table(("layer", "precision", "device", "predicted B", "measured B", "match", "latency ms",
-                          "peak " + ("MiB" if unit == "GiB" else "MB"), "kernel"), rows, "lllrrlrrl", wrap=(0,),
+                          "peak " + ("MiB" if unit == "GiB" else "MB"), "kernel"), rows, "lllrrlrrl", wrap=(0, 8),
                          caption="Bytes the planner predicted for the quantized layer against bytes the test-run "
                                  "allocated.")]
     return blocks

@@ -152,44 +152,50 @@ def _code_markup(text: str) -> str:
 
 def _story(doc: Document, width: float) -> list[Any]:
     from reportlab.lib.colors import HexColor
-    from reportlab.platypus import HRFlowable, KeepTogether, Paragraph, Spacer
+    from reportlab.platypus import HRFlowable, KeepTogether, Paragraph
 
     st = _styles()
     story: list[Any] = [Paragraph("QUANTPLANNER PLANNING REPORT", st["kicker"]),
                         Paragraph(escape(doc.model_id), st["title"]), Paragraph(escape(doc.subtitle), st["subtitle"]),
                         HRFlowable(width="100%", thickness=2.2, color=HexColor(HEAD), spaceAfter=8)]
+    pending: list[Any] = []  # a heading (and its rule) waits to be kept on the page of what follows it
     for blk in doc.blocks:
         if isinstance(blk, Heading):
-            story.append(Paragraph(escape(blk.text), st["h1" if blk.level == 1 else "h2"]))
+            pending.append(Paragraph(escape(blk.text), st["h1" if blk.level == 1 else "h2"]))
             if blk.level == 1:
-                rule = HRFlowable(width="100%", thickness=0.6, color=HexColor(RULE), spaceBefore=1, spaceAfter=5)
-                rule.keepWithNext = 1
-                story.append(rule)
-        elif isinstance(blk, Para):
-            para = Paragraph(_markup(blk.spans), st["note" if blk.kind == "note" else "body"])
-            story.append(_boxed(para, width, "#f0f6fc", ACCENT) if blk.kind == "lead" else para)
-        elif isinstance(blk, Facts):
-            story.append(_facts(blk, width, st))
-            story.append(Spacer(1, 4))
-        elif isinstance(blk, Table):
-            story.append(_table(blk, width, st))
-            if blk.caption:
-                story.append(Paragraph(escape(blk.caption), st["caption"]))
-            else:
-                story.append(Spacer(1, 6))
-        elif isinstance(blk, Chart):
-            parts = [drawing(blk.figure, min(1.0, width / blk.figure.width))]
-            if blk.caption:
-                parts.append(Paragraph(escape(blk.caption), st["caption"]))
-            story.append(KeepTogether(parts))
-        elif isinstance(blk, Code):
-            story.append(_boxed(Paragraph(_code_markup(blk.text), st["code"]), width, "#f6f8fa", ACCENT))
-            story.append(Spacer(1, 3))
-        elif isinstance(blk, Bullets):
-            for item in blk.items:
-                story.append(Paragraph(_markup(item), st["bullet"], bulletText="•"))
-            story.append(Spacer(1, 3))
+                pending.append(HRFlowable(width="100%", thickness=0.6, color=HexColor(RULE), spaceBefore=1,
+                                          spaceAfter=5))
+            continue
+        parts = _flowables(blk, width, st)
+        if pending:
+            story.append(KeepTogether(pending + parts[:1]))
+            parts, pending = parts[1:], []
+        story += parts
+    story += pending
     return story
+
+
+def _flowables(blk: Any, width: float, st: dict[str, Any]) -> list[Any]:
+    from reportlab.platypus import KeepTogether, Paragraph, Spacer
+
+    if isinstance(blk, Para):
+        para = Paragraph(_markup(blk.spans), st["note" if blk.kind == "note" else "body"])
+        return [_boxed(para, width, "#f0f6fc", ACCENT) if blk.kind == "lead" else para]
+    if isinstance(blk, Facts):
+        return [_facts(blk, width, st), Spacer(1, 4)]
+    if isinstance(blk, Table):
+        caption = Paragraph(escape(blk.caption), st["caption"]) if blk.caption else Spacer(1, 6)
+        return [_table(blk, width, st), caption]
+    if isinstance(blk, Chart):
+        parts = [drawing(blk.figure, min(1.0, width / blk.figure.width))]
+        if blk.caption:
+            parts.append(Paragraph(escape(blk.caption), st["caption"]))
+        return [KeepTogether(parts)]
+    if isinstance(blk, Code):
+        return [_boxed(Paragraph(_code_markup(blk.text), st["code"]), width, "#f6f8fa", ACCENT), Spacer(1, 3)]
+    if isinstance(blk, Bullets):
+        return [Paragraph(_markup(item), st["bullet"], bulletText="•") for item in blk.items] + [Spacer(1, 3)]
+    return []
 
 
 def _boxed(flowable: Any, width: float, fill: str, line: str) -> Any:
@@ -235,16 +241,17 @@ def _table(t: Table, width: float, st: dict[str, Any]) -> Any:
     natural = [max([stringWidth(h, fonts.BOLD, 7.5)] + [stringWidth(r[i], fonts.BOLD, 7.5) for r in t.rows]) + pad
                for i, h in enumerate(t.headers)]
     widths = list(natural)
-    if sum(widths) > width:  # shrink the wrapping columns first, then everything in proportion
-        fixed = sum(w for i, w in enumerate(widths) if i not in t.wrap)
-        if t.wrap and fixed < width * 0.8:
-            share = (width - fixed) / sum(widths[i] for i in t.wrap)
-            widths = [w * share if i in t.wrap else w for i, w in enumerate(widths)]
-        else:
-            widths = [w * width / sum(widths) for w in widths]
-    else:  # spread the spare width so that tables fill the line
-        spare = (width - sum(widths)) / ncol
-        widths = [w + spare for w in widths]
+    excess = sum(widths) - width
+    if excess > 0 and t.wrap:  # the wrapping text columns give way first, down to 30% of the line between them
+        wrap_total = sum(widths[i] for i in t.wrap)
+        take = min(excess, max(0.0, wrap_total - 0.3 * width))
+        widths = [w * (wrap_total - take) / wrap_total if i in t.wrap else w for i, w in enumerate(widths)]
+        excess -= take
+    if excess > 0:  # then every other column in proportion (their cells wrap)
+        others = sum(w for i, w in enumerate(widths) if i not in t.wrap)
+        widths = [w if i in t.wrap else w * (others - excess) / others for i, w in enumerate(widths)]
+    elif excess < 0:  # spread the spare width so that tables fill the line
+        widths = [w - excess / ncol for w in widths]
     squeezed = [widths[i] < natural[i] - 0.5 for i in range(ncol)]
     align = {"l": "LEFT", "r": "RIGHT", "c": "CENTER"}
 

@@ -25,7 +25,7 @@ def recommendations(data: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         fewest = min(r["gpus"][i]["count"] for r in good)
         best = max((r for r in good if r["gpus"][i]["count"] == fewest),
-                   key=lambda r: (min(r["bits_per_weight"], 16.0), -r["memory"]["total"]))
+                   key=lambda r: (min(r["bits_per_weight"], 16.0), -r["memory"]["total"], r["precision"] == "bf16"))
         out.append({"gpu": best["gpus"][i]["gpu"], "precision": best["precision"], "count": fewest, "text": ""})
     return out
 
