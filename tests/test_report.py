@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from report_tools import chromium, console_lines, ink, pdf_pages_text, require, run
 
 from quantcore.cli import main
 from quantcore.planner.hardware import find_gpu, load_gpus
@@ -25,7 +26,6 @@ from quantcore.report.document import Document, Table
 from quantcore.report.pdf import render_pdf
 from quantcore.report.write import render_report, write_report
 from quantcore.sources.source import load_model
-from report_tools import chromium, console_lines, ink, pdf_pages_text, require, run
 
 ROOT = Path(__file__).resolve().parents[1]
 WHEN = dt.datetime(2026, 11, 30, 9, 30, tzinfo=dt.timezone.utc)
@@ -278,3 +278,26 @@ def test_training_and_no_gpu_plans_render(tmp_path: Path) -> None:
     for suffix in (".pdf", ".html", ".md", ".csv", ".json"):
         assert _write(tmp_path, bare, f"nogpu{suffix}").stat().st_size > 200
     assert "No GPU was chosen" in build_document(bare).plain_text()
+
+
+def test_fields_added_by_newer_plans_are_shown(plan70: dict[str, Any], tmp_path: Path, validator: Any) -> None:
+    """placement badges, the engine per row, quality, warnings and training figures appear when a plan has them."""
+    data = json.loads(json.dumps(plan70))
+    data["warnings"] = ["context 200,000 is above the model's limit of 131,072"]
+    for r in data["rows"]:
+        r["engine"] = "llamacpp" if r["precision"].startswith("q") else "hf"
+        r["quality"] = {"value": 0.0123, "metric": "ppl delta", "source": "llama.cpp perplexity table",
+                        "kind": "published"}
+        g = r["gpus"][0]
+        g["placement"] = {"kind": "offload", "gpus": 1, "tensor_parallel": 1, "pipeline_parallel": 1,
+                          "gpu_layers": 61, "total_layers": 80, "host_bytes": 9 * 2**30,
+                          "badge": "partial offload 61/80 layers"}
+        g["training"] = {"tokens_per_s": 1234.5, "hours": 7.25, "gpu_hours": 14.5, "cost_usd": 9.86}
+    assert list(validator.iter_errors(data)) == []
+    text = " ".join(build_document(data).plain_text().split())
+    assert "partial offload 61/80 layers" in text and "llamacpp" in text and "0.0123 ppl delta (published)" in text
+    assert "above the model's limit" in text and "Partial offload keeps 61 of 80 layers" in text
+    data["workload"]["mode"] = "lora"
+    text = " ".join(build_document(data).plain_text().split())
+    assert "train tok/s" in text and "about 1,234 tokens/s" in text and "14.5 GPU-hours" in text
+    assert render_pdf(build_document(data))[:5] == b"%PDF-"

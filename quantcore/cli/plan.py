@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from quantcore.cli.common import gpus_by_name, load_model_verbose, workload_args, workload_from_args
-from quantcore.errors import BadInputError
 from quantcore.cli.report import paper_and_unit
+from quantcore.errors import BadInputError
 from quantcore.report.render import REPORT_SUFFIXES, render_plan_text, write_report
 from quantcore.units import format_bytes
 

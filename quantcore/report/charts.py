@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from quantcore.report import fmt
-from quantcore.report.figures import (Figure, Item, Line, Polyline, Rect, Text, clip_polyline, tick_label, ticks)
+from quantcore.report.figures import Figure, Item, Line, Polyline, Rect, Text, clip_polyline, tick_label, ticks
 from quantcore.report.fonts import text_width
 
 WIDTH = 480.0
@@ -175,7 +175,7 @@ def context_curves(data: dict[str, Any], unit: str) -> Figure | None:
     if 0 < current <= xmax:
         x = left + current * sx
         items.append(Line(x, top, x, bottom, "#888888", 0.8, (1.5, 2)))
-        items.append(Text(x + 3, top + 8, f"context {current:,}", 7, "#666666"))
+        items.append(Text(x + 3, bottom - 4, f"context {current:,}", 7, "#666666"))  # curves rarely start at 0
     for i, p in enumerate(pids):
         colour = CURVE_PALETTE[i % len(CURVE_PALETTE)]
         pts = [(left + x * sx, bottom - v * sy) for x, v in zip(xs, series[p])]

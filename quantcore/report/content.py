@@ -8,8 +8,15 @@ from quantcore.report import fmt
 from quantcore.report.appendix import deploy_section, formulas_section
 from quantcore.report.document import Block, Document
 from quantcore.report.lab_report import lab_section
-from quantcore.report.sections import (cost_section, extras, fit_section, memory_section, model_section, summary,
-                                       title_facts)
+from quantcore.report.sections import (
+    cost_section,
+    extras,
+    fit_section,
+    memory_section,
+    model_section,
+    summary,
+    title_facts,
+)
 
 PLAN_SCHEMA = "quantplanner.plan/1"
 

@@ -48,7 +48,7 @@ def report_dict(plan: Plan, *, command: str = "", revision: str | None = None,
     """
     data = plan_to_dict(plan)
     when = (generated or _dt.datetime.now(_dt.timezone.utc)).astimezone(_dt.timezone.utc).replace(microsecond=0)
-    inv, w = plan.inventory, plan.workload
+    inv = plan.inventory
     native = advice.native_precision(inv)
     gpus = plan.rows[0].gpu_list if plan.rows else ()
     data["report"] = {

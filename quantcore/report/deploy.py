@@ -350,8 +350,9 @@ def _transformers(ctx: _Context) -> Deployment:
         imports[1] += ", GPTQConfig"
         bits = re.search(r"(\d+)bit", pid)
         g = re.search(r"g(\d+)$", pid)
+        group = g.group(1) if g else -1
         config_lines = [f"tokenizer = AutoTokenizer.from_pretrained({model!r})",
-                        f"quant = GPTQConfig(bits={bits.group(1) if bits else 4}, group_size={g.group(1) if g else -1}, "
+                        f"quant = GPTQConfig(bits={bits.group(1) if bits else 4}, group_size={group}, "
                         'dataset="c4", tokenizer=tokenizer)']
         kwargs.append("quantization_config=quant")
         notes.append("quantizes with GPTQ on load (needs gptqmodel and optimum; minutes to hours for large models); "
@@ -388,7 +389,7 @@ def _transformers(ctx: _Context) -> Deployment:
         notes.append(f"device_map=\"auto\" splits the layers over the {lay.gpus} GPUs one after another (no tensor "
                      "parallelism): memory as planned, speed of one GPU at a time")
     lines = imports + [""] + config_lines
-    lines += [f"model = AutoModelForCausalLM.from_pretrained(", f"    {model!r},"]
+    lines += ["model = AutoModelForCausalLM.from_pretrained(", f"    {model!r},"]
     lines += [f"    {k}," for k in kwargs] + [")"]
     if not any(line.startswith("tokenizer =") for line in config_lines):
         lines.append(f"tokenizer = AutoTokenizer.from_pretrained({ctx.repo!r})")

@@ -214,9 +214,8 @@ def _boxed(flowable: Any, width: float, fill: str, line: str) -> Any:
 
 def _facts(f: Facts, width: float, st: dict[str, Any]) -> Any:
     from reportlab.lib.colors import HexColor
-    from reportlab.platypus import Paragraph
+    from reportlab.platypus import Paragraph, TableStyle
     from reportlab.platypus import Table as RLTable
-    from reportlab.platypus import TableStyle
 
     key_w = 78.0
     rows = [[Paragraph(escape(k), st["factkey"]),
@@ -233,9 +232,8 @@ def _facts(f: Facts, width: float, st: dict[str, Any]) -> Any:
 def _table(t: Table, width: float, st: dict[str, Any]) -> Any:
     from reportlab.lib.colors import HexColor
     from reportlab.pdfbase.pdfmetrics import stringWidth
-    from reportlab.platypus import Paragraph
+    from reportlab.platypus import Paragraph, TableStyle
     from reportlab.platypus import Table as RLTable
-    from reportlab.platypus import TableStyle
 
     ncol, pad = len(t.headers), 8.0
     natural = [max([stringWidth(h, fonts.BOLD, 7.5)] + [stringWidth(r[i], fonts.BOLD, 7.5) for r in t.rows]) + pad

@@ -69,7 +69,8 @@ def title_facts(data: dict[str, Any], unit: str) -> list[Block]:
 def workload_text(w: dict[str, Any]) -> str:
     parts = [str(w.get("mode", "inference")), f"batch {w.get('batch', 1)}",
              f"context {int(w.get('context', 0)):,} tokens per sequence", f"KV cache {w.get('kv_dtype', 'fp16')}",
-             f"engine {w.get('engine', 'hf')}", "flash attention " + ("on" if w.get("flash_attention", True) else "off")]
+             f"engine {w.get('engine', 'hf')}",
+             "flash attention " + ("on" if w.get("flash_attention", True) else "off")]
     if w.get("overhead_bytes") is not None:
         parts.append(f"overhead set to {int(w['overhead_bytes']):,} B per GPU")
     if w.get("gpu_memory_utilization"):
@@ -295,7 +296,8 @@ def cost_section(data: dict[str, Any], unit: str) -> list[Block]:
             if training and t:
                 body.append((r["precision"], fmt.count(o["count"]), fmt.money(o.get("purchase_usd")),
                              fmt.money(o.get("hourly_usd"), 2), fmt.rate(t.get("tokens_per_s")),
-                             f"{t.get('hours', 0):,.1f}", f"{t.get('gpu_hours', 0):,.1f}", fmt.money(t.get("cost_usd"))))
+                             f"{t.get('hours', 0):,.1f}", f"{t.get('gpu_hours', 0):,.1f}",
+                             fmt.money(t.get("cost_usd"))))
             else:
                 body.append((r["precision"], fmt.count(o["count"]), fmt.money(o.get("purchase_usd")),
                              fmt.money(o.get("hourly_usd"), 2), fmt.rate(o.get("decode_tokens_per_s")),

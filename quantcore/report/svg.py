@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from html import escape
 
-from quantcore.report.fonts import CSS_SANS
 from quantcore.report.figures import Figure, Line, Polyline, Rect, Text
+from quantcore.report.fonts import CSS_SANS
 
 
 def _n(v: float) -> str:
@@ -33,7 +33,8 @@ def to_svg(fig: Figure, standalone: bool = False) -> str:
         if isinstance(it, Rect):
             stroke = f' stroke="{it.stroke}" stroke-width="{_n(it.width)}"' if it.stroke else ""
             tip = f"<title>{escape(it.tip)}</title>" if it.tip else ""
-            body = f'<rect x="{_n(it.x)}" y="{_n(it.y)}" width="{_n(it.w)}" height="{_n(it.h)}" fill="{it.fill}"{stroke}'
+            body = (f'<rect x="{_n(it.x)}" y="{_n(it.y)}" width="{_n(it.w)}" height="{_n(it.h)}" '
+                    f'fill="{it.fill}"{stroke}')
             out.append(body + (f">{tip}</rect>" if tip else "/>"))
         elif isinstance(it, Line):
             out.append(f'<line x1="{_n(it.x1)}" y1="{_n(it.y1)}" x2="{_n(it.x2)}" y2="{_n(it.y2)}" '
