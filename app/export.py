@@ -248,6 +248,7 @@ def preview_html(doc: Document) -> str:
             if blk.caption:
                 out.append(f'<p style="color:#5f6b7a; font-size:small">{escape(blk.caption)}</p>')
         elif isinstance(blk, Code):
+            out.append(f"<p><b>{escape(blk.title)}</b></p>" if blk.title else "")
             out.append(f'<pre style="background-color:#f6f8fa">{escape(blk.text)}</pre>')
         elif isinstance(blk, Bullets):
             out.append("<ul>" + "".join(f"<li>{_spans(i)}</li>" for i in blk.items) + "</ul>")

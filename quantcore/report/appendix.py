@@ -34,8 +34,7 @@ def deploy_section(data: dict[str, Any], unit: str) -> list[Block]:
                 blocks.append(Para(spans(b(dep.title + ": "), "cannot run this combination: ", dep.notes[0]
                                          + ("." if not dep.notes[0].endswith(".") else "")), "note"))
                 continue
-            blocks.append(Para(spans(b(dep.title))))
-            blocks.append(Code(dep.command, dep.language, dep.title))
+            blocks.append(Code(dep.command, dep.language, dep.title))  # writers show the title above it
             if dep.notes:
                 blocks.append(Bullets(tuple(spans(n) for n in dep.notes)))
     return blocks

@@ -26,6 +26,7 @@ h3 { font-size: 11.5pt; margin: 18px 0 6px; break-after: avoid; }
 p { margin: 6px 0; }
 p.lead { background: #f0f6fc; border-left: 4px solid var(--accent); padding: 8px 12px; }
 p.note { color: var(--muted); font-size: 9.5pt; }
+p.codetitle { margin: 10px 0 2px; break-after: avoid; }
 ul { margin: 4px 0 10px; padding-left: 20px; }
 ul.caveat li { margin: 2px 0; }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 4px; font-size: 9pt; }
@@ -123,6 +124,8 @@ def render_html(doc: Document) -> str:
             svg = to_svg(blk.figure).replace("<svg ", f'<svg style="width:{share:.1f}%" ', 1)
             parts.append(f"<figure>{svg}{cap}</figure>")
         elif isinstance(blk, Code):
+            if blk.title:
+                parts.append(f'<p class="codetitle"><b>{escape(blk.title)}</b></p>')
             parts.append(f'<pre aria-label="{escape(blk.title)}"><code>{escape(blk.text)}</code></pre>')
         elif isinstance(blk, Bullets):
             cls = f' class="{blk.kind}"' if blk.kind != "body" else ""

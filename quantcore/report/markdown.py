@@ -81,8 +81,8 @@ def render_markdown(doc: Document, stem: str) -> tuple[str, dict[str, str]]:
                 out += [f"*{md(blk.caption)}*", ""]
         elif isinstance(blk, Code):
             fence = "`" * max(3, max((len(m) for m in re.findall(r"`+", blk.text)), default=0) + 1)
-            out += [fence + ("python" if blk.language == "python" else "sh" if blk.language == "shell" else ""),
-                    blk.text, fence, ""]
+            lang = {"python": "python", "shell": "sh"}.get(blk.language, "")
+            out += ([f"**{md(blk.title)}**", ""] if blk.title else []) + [fence + lang, blk.text, fence, ""]
         elif isinstance(blk, Bullets):
             out += [f"- {_spans(item)}" for item in blk.items] + [""]
     stamp = f"QuantPlanner {doc.version}" + (f", {doc.generated}" if doc.generated else "")

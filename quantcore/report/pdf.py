@@ -192,7 +192,9 @@ def _flowables(blk: Any, width: float, st: dict[str, Any]) -> list[Any]:
             parts.append(Paragraph(escape(blk.caption), st["caption"]))
         return [KeepTogether(parts)]
     if isinstance(blk, Code):
-        return [_boxed(Paragraph(_code_markup(blk.text), st["code"]), width, "#f6f8fa", ACCENT), Spacer(1, 3)]
+        box = _boxed(Paragraph(_code_markup(blk.text), st["code"]), width, "#f6f8fa", ACCENT)
+        title = [Paragraph(f"<b>{escape(blk.title)}</b>", st["body"])] if blk.title else []
+        return [KeepTogether(title + [box]), Spacer(1, 3)]
     if isinstance(blk, Bullets):
         return [Paragraph(_markup(item), st["bullet"], bulletText="•") for item in blk.items] + [Spacer(1, 3)]
     return []
