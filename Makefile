@@ -9,7 +9,7 @@ MODEL  ?= meta-llama/Llama-3.1-8B
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run plan test bench dist clean
+.PHONY: setup run plan test test-tools bench dist clean
 
 setup: $(STAMP)
 
@@ -26,8 +26,23 @@ run: setup
 plan: setup
 	HF_HUB_OFFLINE=1 $(VENV)/bin/quantplanner plan $(MODEL) --gpu rtx-4090 --gpu h100-sxm
 
-test: setup
+test: setup test-tools
 	QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+# The report tests read PDFs with poppler (pdftotext, pdftoppm, pdffonts) and open HTML in headless Chromium:
+# installed from Debian's packages when missing and we are root; otherwise those tests say what to install.
+test-tools:
+	@missing=""; \
+	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing$$missing for the report tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "report tests need$$missing: sudo apt-get install$$missing (they are skipped until then)"; \
+	  fi; \
+	fi
 
 bench: setup
 	$(PY) benchmarks/plan_speed.py

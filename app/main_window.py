@@ -1,8 +1,8 @@
 """The main window: wires the panels, the controller, the tables and the plots together; computes nothing."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import (
@@ -16,7 +16,6 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QProgressBar,
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 from app import settings as store
 from app import theme as themes
 from app.controller import Controller
+from app.export import ExportReportDialog, export_data
 from app.panels.gpus import CustomGpuDialog, GpuPanel, custom_gpu
 from app.panels.model import ModelPanel, open_model_dialog
 from app.panels.precisions import PrecisionPanel
@@ -43,9 +43,8 @@ from app.tabs.memory import MemoryTab
 from quantcore.errors import QuantPlannerError
 from quantcore.planner.advice import recommendation
 from quantcore.planner.hardware import GPU, save_user_gpu
-from quantcore.planner.plan import Plan, make_plan
-from quantcore.planner.plan_json import plan_to_dict
-from quantcore.report.render import REPORT_SUFFIXES, write_report
+from quantcore.planner.plan import Plan
+from quantcore.report.write import write_report
 from quantcore.sources import hub
 from quantcore.sources.bundled import find_bundled
 
@@ -143,7 +142,7 @@ class MainWindow(QMainWindow):
         file = self.menuBar().addMenu("&File")
         self._action(file, "&Open model file...", QKeySequence.StandardKey.Open, self.open_file)
         self._action(file, "Open model &folder...", "Ctrl+Shift+O", self.open_folder)
-        self._action(file, "&Export plan...", "Ctrl+E", self.export)
+        self._action(file, "&Export report...", "Ctrl+E", self.export_report)
         file.addSeparator()
         self._action(file, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         edit = self.menuBar().addMenu("&Edit")
@@ -258,28 +257,48 @@ class MainWindow(QMainWindow):
         if path:
             self.state.set_model(path)
 
-    def export(self, path: str | None = None) -> Path | None:
-        """Write the plan for the chosen GPUs as .json / .csv / .md (atomically)."""
+    def _export_data(self, path: str | None = None) -> tuple[dict, Callable[[str], str]] | None:
+        """The report's plan dict for the chosen GPUs and ticked precisions (None before a plan exists)."""
         if self.controller.plan is None or self.controller.inventory is None:
             return None
-        if not path:
-            name = re.sub(r"[^A-Za-z0-9._-]+", "_", self.controller.inventory.id) + ".json"
-            path, _ = QFileDialog.getSaveFileName(self, "Export plan", name, "JSON (*.json);;CSV (*.csv);;Markdown (*.md)")
-            if not path:
-                return None
-        target = Path(path)
-        if target.suffix.lower() not in REPORT_SUFFIXES:
-            self.show_error(f"{target.name}: export as one of {', '.join(REPORT_SUFFIXES)}")
-            return None
+        request = self.state.request
+        gpus = tuple(self.controller.gpus[i] for i in self.controller.selected)
+        return export_data(self.controller.inventory, request.workload, gpus, request.unit,
+                           request.hidden_precisions, self.controller.gpus, path)
+
+    def export_report(self) -> ExportReportDialog | None:
+        """File > Export report: the dialog (format, paper, file, preview); writes in a worker."""
         try:
-            gpus = tuple(self.controller.gpus[i] for i in self.controller.selected)
-            plan = make_plan(self.controller.inventory, self.state.request.workload, None, gpus)
-            write_report(target, plan_to_dict(plan), self.state.request.unit)
+            made = self._export_data()
         except QuantPlannerError as exc:
             self.show_error(str(exc))
             return None
-        self.statusBar().showMessage(f"Exported {target}", 5000)
-        return target
+        if made is None:
+            return None
+        data, command_for = made
+        dialog = ExportReportDialog(data, self, str(self.qsettings.value("export_folder", "") or ""),
+                                    command_for=command_for)
+        dialog.accepted.connect(lambda: self._exported(dialog.written))
+        dialog.open()
+        return dialog
+
+    def _exported(self, written: list[Path]) -> None:
+        if written:
+            self.qsettings.setValue("export_folder", str(written[0].parent))
+            self.statusBar().showMessage(f"Exported {written[0]}", 5000)
+
+    def export(self, path: str) -> Path | None:
+        """Write the report at path directly (format by extension), without the dialog."""
+        try:
+            made = self._export_data(path)
+            if made is None:
+                return None
+            written = write_report(Path(path), made[0], self.state.request.unit)
+        except QuantPlannerError as exc:
+            self.show_error(str(exc))
+            return None
+        self._exported(written)
+        return written[0]
 
     def copy_selection(self) -> None:
         """Copy the selected cells of the visible table as tab-separated text."""

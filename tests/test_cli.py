@@ -85,8 +85,11 @@ def test_reports(suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
         assert len(rows) == len(precision_ids()) and rows[0]["gpu"] == "l4"
         assert int(rows[0]["total_bytes"]) > int(rows[0]["weights_bytes"])
     else:
-        assert text.startswith("# Plan:") and "q4_k_m" in text
-    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temp files left behind
+        assert text.startswith("# Planning report:") and "| q4_k_m |" in text
+    charts = sorted(p.name for p in tmp_path.glob("plan.*.svg"))
+    assert charts == (["plan.context-curves.svg", "plan.fit-heatmap.svg", "plan.memory-bars.svg"]
+                      if suffix == ".md" else [])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, *charts])  # no temp files left behind
 
 
 def test_fit_lists_best_precision(capsys: pytest.CaptureFixture[str]) -> None:

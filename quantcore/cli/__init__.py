@@ -23,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         args = parser.parse_args(args_list)
+        args.argv = args_list  # what was typed: reports record the command that regenerates them
         return int(args.func(args) or 0)
     except QuantPlannerError as exc:
         print(f"quantplanner: error: {exc}", file=sys.stderr)
@@ -35,11 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from quantcore.cli import catalogs, inspect, plan, quantize
+    from quantcore.cli import catalogs, inspect, plan, quantize, report
 
     p = _Parser(prog="quantplanner", description="Will this model fit, at which precision, on which GPUs?")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, required=True)
-    for commands in (plan, inspect, quantize, catalogs):  # one module per group of commands
+    for commands in (plan, inspect, quantize, catalogs, report):  # one module per group of commands
         commands.register(sub)
     return p
 

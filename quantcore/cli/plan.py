@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from quantcore.cli.common import gpus_by_name, load_model_verbose, workload_args, workload_from_args
+from quantcore.cli.report import paper_and_unit
 from quantcore.errors import BadInputError
 from quantcore.report.render import REPORT_SUFFIXES, render_plan_text, write_report
 from quantcore.units import format_bytes
@@ -21,8 +22,10 @@ def register(sub: Any) -> None:
     plan.add_argument("--precision", default=None, help="comma-separated precision ids (default: all)")
     plan.add_argument("--gpu", action="append", default=[], help="GPU id or name (repeatable); see `quantplanner gpus`")
     plan.add_argument("--json", action="store_true", help="print the quantplanner.plan/1 JSON")
-    plan.add_argument("--report", type=Path, help="write a report: " + " ".join(REPORT_SUFFIXES))
+    plan.add_argument("--report", type=Path, help="write a report, format by extension: " + " ".join(REPORT_SUFFIXES)
+                      + " (.json keeps everything `quantplanner report` needs to re-render it)")
     plan.add_argument("--unit", choices=("GiB", "GB"), default="GiB")
+    paper_and_unit(plan, unit=False)
     plan.set_defaults(func=cmd_plan)
 
     fit = sub.add_parser("fit", help="which models fit on a GPU, at which precision, with how much context")
@@ -40,8 +43,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from quantcore.planner.plan import make_plan
     from quantcore.planner.plan_json import plan_to_dict
 
-    if args.report is not None and args.report.suffix.lower() not in REPORT_SUFFIXES:
-        raise BadInputError(f"{args.report}: report type must be one of {', '.join(REPORT_SUFFIXES)}")
+    if args.report is not None:
+        from quantcore.report.write import check_target, report_format
+
+        report_format(args.report)  # bad extension or folder: fail before the model is loaded
+        check_target(args.report)
     inv = load_model_verbose(args.model, args.revision)
     workload = workload_from_args(args, inv)
     ids = tuple(p.strip() for p in args.precision.split(",") if p.strip()) if args.precision else None
@@ -50,7 +56,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = make_plan(inv, workload, ids, gpus_by_name(args.gpu))
     data = plan_to_dict(plan)
     if args.report is not None:
-        write_report(args.report, data, args.unit)
+        import shlex
+
+        from quantcore.report.data import report_dict
+
+        command = shlex.join(["quantplanner", *getattr(args, "argv", [])])
+        extended = report_dict(plan, command=command, revision=args.revision, precisions_requested=ids,
+                               unit=args.unit)
+        write_report(args.report, extended, args.unit, args.paper)
     if args.json:
         print(json.dumps(data, indent=1))
     else:

@@ -1,19 +1,14 @@
-"""Plan reports as text: a terminal table view, and .json / .csv / .md files written atomically."""
+"""A plan as terminal text (the tables `quantplanner plan` prints); report files are written by report.write."""
 from __future__ import annotations
 
-import csv
-import io
-import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from quantcore.errors import BadInputError
+from quantcore.report.write import REPORT_SUFFIXES, write_report
 from quantcore.units import format_bytes
 
+__all__ = ["REPORT_SUFFIXES", "render_plan_text", "table", "write_report"]
+
 COMPONENTS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "adapters", "overhead", "total")
-REPORT_SUFFIXES = (".json", ".csv", ".md")
 
 
 def render_plan_text(data: dict[str, Any], unit: str = "GiB") -> str:
@@ -63,36 +58,3 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
-
-
-def write_report(path: Path, data: dict[str, Any], unit: str = "GiB") -> None:
-    """Write the plan as .json, .csv or .md atomically (temp file in the same folder, then rename)."""
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        text = json.dumps(data, indent=1) + "\n"
-    elif suffix == ".csv":
-        buf = io.StringIO()
-        wr = csv.writer(buf)
-        wr.writerow(["precision", "bits_per_weight"] + [f"{c}_bytes" for c in COMPONENTS]
-                    + ["gpu", "gpu_count", "fits_on_one", "purchase_usd", "hourly_usd", "decode_tokens_per_s",
-                       "cost_per_million_tokens", "max_context"])
-        for r in data["rows"]:
-            for g in r["gpus"] or [None]:
-                wr.writerow([r["precision"], r["bits_per_weight"]] + [r["memory"][c] for c in COMPONENTS]
-                            + ([g["gpu"], g["count"], g["fits"], g["purchase_usd"], g["hourly_usd"],
-                                g["decode_tokens_per_s"], g["cost_per_million_tokens"], g.get("max_context")]
-                               if g else [""] * 8))
-        text = buf.getvalue()
-    else:
-        text = f"# Plan: {data['model']['id']}\n\n```\n{render_plan_text(data, unit)}\n```\n"
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise BadInputError(f"{path}: folder {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise BadInputError(f"{path}: cannot write report ({exc.strerror or exc})") from None
