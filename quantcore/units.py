@@ -24,3 +24,25 @@ def format_bytes(n: int | float | None, unit: str = "GiB", digits: int = 2) -> s
         return "-"
     div = {"GiB": 2**30, "GB": 10**9, "MiB": 2**20, "MB": 10**6}[unit]
     return f"{n / div:,.{digits}f} {unit}"
+
+
+_PREFIXES = {"GiB": (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)),
+             "GB": (("GB", 10**9), ("MB", 10**6), ("kB", 10**3))}
+
+
+def unit_for(n: int | float, unit: str = "GiB") -> tuple[str, int]:
+    """The unit to show n bytes in: the chosen one (GiB or GB, never a larger one), or a smaller one of the same
+    family when n is under one of it, so a small model reads '87.6 MiB', not '0.09 GiB'."""
+    for name, div in _PREFIXES.get(unit, _PREFIXES["GiB"]):
+        if abs(n) >= div:
+            return name, div
+    return "B", 1
+
+
+def format_auto(n: int | float | None, unit: str = "GiB") -> str:
+    """n bytes in the unit its magnitude calls for (unit_for): 2 decimals in GiB/GB, 1 in MiB/MB, 0 below."""
+    if n is None:
+        return "-"
+    name, div = unit_for(n, unit)
+    digits = 2 if name in ("GiB", "GB") else 1 if name in ("MiB", "MB") else 0
+    return f"{n / div:,.{digits}f} {name}"

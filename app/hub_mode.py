@@ -1,0 +1,148 @@
+"""Online or offline: the View > Work offline setting, HF_HUB_OFFLINE, and falling back by itself when the Hub
+cannot be reached (a quick probe at start-up and before a search), with the line the indicator shows."""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QSettings, QThreadPool, Signal
+
+from app.workers import Worker
+from quantcore.errors import HubServerError
+
+PROBE_TIMEOUT_S = 4.0
+FALLBACK = "bundled models, local files and Hub models already in the cache still plan"
+
+
+def probe_hub() -> bool:
+    """True when the Hub endpoint answers at all (any HTTP status); raises HubServerError when it cannot be reached."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    try:
+        get_session().head(constants.ENDPOINT, timeout=PROBE_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means unreachable; the reason is shown
+        raise HubServerError(f"{exc.__class__.__name__}") from None
+    return True
+
+
+class HubMode(QObject):
+    """Owns huggingface_hub's offline switch for the window's lifetime (restored on close).
+
+    reason: '' online (or not known yet), 'env' (HF_HUB_OFFLINE was set), 'setting' (View > Work offline),
+    'auto' (the Hub could not be reached: work offline until a probe succeeds)."""
+
+    changed = Signal(str)  # the indicator line
+
+    def __init__(self, qsettings: QSettings, pool: QThreadPool | None = None) -> None:
+        super().__init__()
+        from huggingface_hub import constants
+
+        self.qsettings = qsettings
+        self.pool = pool or QThreadPool.globalInstance()
+        self.env_offline = bool(constants.HF_HUB_OFFLINE)  # HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE at start
+        self._saved: bool | None = None  # huggingface_hub's value before this window changed it
+        self.reason = "env" if self.env_offline else ""
+        self.state = "offline" if self.env_offline else "unknown"  # unknown | checking | online | offline
+        self._probe: Worker | None = None
+        self._after_probe: list = []
+        if not self.env_offline and self.wants_offline():
+            self._go_offline("setting")
+
+    # --- the setting ----------------------------------------------------------------------------------------
+    def wants_offline(self) -> bool:
+        return str(self.qsettings.value("offline", False)).lower() in ("true", "1")
+
+    def set_work_offline(self, offline: bool) -> None:
+        """View > Work offline (persisted). Ignored while HF_HUB_OFFLINE is set in the environment."""
+        self.qsettings.setValue("offline", bool(offline))
+        if self.env_offline:
+            return
+        if offline:
+            self._go_offline("setting")
+        else:
+            self._go_online()
+            self.probe()
+
+    def is_offline(self) -> bool:
+        return self.reason != ""
+
+    # --- probing ----------------------------------------------------------------------------------------------
+    def probe(self, then=None) -> None:  # type: ignore[no-untyped-def]
+        """Ask the Hub once, in a worker (online or auto-offline only); then() runs after the answer."""
+        if self.reason in ("env", "setting"):
+            if then:
+                then()
+            return
+        if then:
+            self._after_probe.append(then)
+        if self._probe is not None:
+            return
+        self._go_online()
+        self.state = "checking"
+        self.changed.emit(self.text())
+        worker = Worker(probe_hub)
+        worker.signals.result.connect(lambda _ok: self._probed(True, ""))
+        worker.signals.error.connect(lambda msg: self._probed(False, msg))
+        self._probe = worker
+        self.pool.start(worker)
+
+    def _probed(self, ok: bool, why: str) -> None:
+        self._probe = None
+        if self.reason in ("env", "setting"):  # the user went offline meanwhile
+            pass
+        elif ok:
+            self.state = "online"
+            self.changed.emit(self.text())
+        else:
+            self.why = why
+            self._go_offline("auto")
+        waiting, self._after_probe = self._after_probe, []
+        for then in waiting:
+            then()
+
+    def search_allowed(self) -> bool:
+        return self.reason == ""
+
+    # --- huggingface_hub's switch ----------------------------------------------------------------------------
+    def _go_offline(self, reason: str) -> None:
+        from huggingface_hub import constants
+
+        if self._saved is None:
+            self._saved = bool(constants.HF_HUB_OFFLINE)
+        constants.HF_HUB_OFFLINE = True
+        self.reason, self.state = reason, "offline"
+        self.changed.emit(self.text())
+
+    def _go_online(self) -> None:
+        from huggingface_hub import constants
+
+        if self._saved is not None:
+            constants.HF_HUB_OFFLINE = self._saved
+            self._saved = None
+        if not self.env_offline:
+            self.reason = ""
+            self.state = "unknown"
+
+    def restore(self) -> None:
+        """Give huggingface_hub its offline switch back as this window found it (on close)."""
+        from huggingface_hub import constants
+
+        if self._saved is not None:
+            constants.HF_HUB_OFFLINE = self._saved
+            self._saved = None
+
+    # --- the indicator ------------------------------------------------------------------------------------------
+    def text(self) -> str:
+        from quantcore.sources.hub import endpoint
+
+        where = endpoint().removeprefix("https://")
+        if self.reason == "env":
+            return f"Hub: offline (HF_HUB_OFFLINE is set); {FALLBACK}."
+        if self.reason == "setting":
+            return f"Hub: offline (View > Work offline); {FALLBACK}."
+        if self.reason == "auto":
+            return (f"Hub: cannot reach {where} ({getattr(self, 'why', '')}), so working offline: {FALLBACK}. "
+                    "Searching tries again.")
+        if self.state == "checking":
+            return f"Hub: checking {where} ..."
+        if self.state == "online":
+            return f"Hub: online ({where}); bundled models load without it."
+        return f"Hub: {where} (bundled models load without it)"
