@@ -2,7 +2,10 @@
 cannot be reached (a quick probe at start-up and before a search), with the line the indicator shows."""
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6.QtCore import QObject, QSettings, QThreadPool, Signal
+from PySide6.QtGui import QAction
 
 from app.workers import Worker
 from quantcore.errors import HubServerError
@@ -100,6 +103,25 @@ class HubMode(QObject):
 
     def search_allowed(self) -> bool:
         return self.reason == ""
+
+    def search(self, query: str, run: Callable[[str], None]) -> None:
+        """Search the Hub with run(query): when it was unreachable, ask it again first; offline, say why not."""
+        if self.reason == "auto":
+            self.probe(then=lambda: self.search_allowed() and run(query))
+        elif self.search_allowed():
+            run(query)
+        elif query.strip():
+            self.changed.emit(self.text() + " Searching needs the Hub.")
+
+    def offline_action(self, parent: QObject) -> QAction:
+        """View > Work offline: checked when the setting is on; disabled while HF_HUB_OFFLINE is set."""
+        act = QAction("Work &offline", parent, checkable=True, checked=self.reason in ("env", "setting"))
+        act.setToolTip("Never ask the Hugging Face Hub: bundled models, local files and cached Hub models still plan")
+        if self.env_offline:
+            act.setEnabled(False)
+            act.setText("Work offline (HF_HUB_OFFLINE is set)")
+        act.toggled.connect(self.set_work_offline)
+        return act
 
     # --- huggingface_hub's switch ----------------------------------------------------------------------------
     def _go_offline(self, reason: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 BUNDLED = "the Bundled list in the Model panel"
-LOGIN = "log in with File > Hugging Face token..."
+LOGIN = "paste an access token in File > Hugging Face token..."
 # (pattern, replacement) applied in order; the engine's messages are written for the command line
 _RULES: tuple[tuple[str, str], ...] = (
     (r"list them with `quantplanner models`", f"they are in {BUNDLED}"),

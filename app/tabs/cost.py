@@ -72,8 +72,8 @@ class CostBars(pg.PlotWidget):
         self.getPlotItem().invertY(True)
         self.getAxis("left").setWidth(104)
         self.setLabel("bottom", "$ per million generated tokens (decode, roofline)")
-        self.legend = legend(self)
-        self.legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-10, -10))
+        self.getAxis("bottom").enableAutoSIPrefix(False)
+        self.legend = legend(self)  # a band above the bars
         self.bars: list[pg.BarGraphItem] = []
 
     def update_plan(self, plan: Plan, selected: tuple[int, ...]) -> None:
