@@ -2,12 +2,13 @@
 cannot be reached (a quick probe at start-up and before a search), with the line the indicator shows."""
 from __future__ import annotations
 
+import re
+import threading
 from typing import Callable
 
-from PySide6.QtCore import QObject, QSettings, QThreadPool, Signal
+from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QAction
 
-from app.workers import Worker
 from quantcore.errors import HubServerError
 
 PROBE_TIMEOUT_S = 4.0
@@ -33,19 +34,20 @@ class HubMode(QObject):
     'auto' (the Hub could not be reached: work offline until a probe succeeds)."""
 
     changed = Signal(str)  # the indicator line
+    _answer = Signal(bool, str)  # from the probe's thread to the GUI thread
 
-    def __init__(self, qsettings: QSettings, pool: QThreadPool | None = None) -> None:
+    def __init__(self, qsettings: QSettings) -> None:
         super().__init__()
         from huggingface_hub import constants
 
         self.qsettings = qsettings
-        self.pool = pool or QThreadPool.globalInstance()
         self.env_offline = bool(constants.HF_HUB_OFFLINE)  # HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE at start
         self._saved: bool | None = None  # huggingface_hub's value before this window changed it
         self.reason = "env" if self.env_offline else ""
         self.state = "offline" if self.env_offline else "unknown"  # unknown | checking | online | offline
-        self._probe: Worker | None = None
+        self._probe: threading.Thread | None = None
         self._after_probe: list = []
+        self._answer.connect(self._probed)
         if not self.env_offline and self.wants_offline():
             self._go_offline("setting")
 
@@ -81,11 +83,20 @@ class HubMode(QObject):
         self._go_online()
         self.state = "checking"
         self.changed.emit(self.text())
-        worker = Worker(probe_hub)
-        worker.signals.result.connect(lambda _ok: self._probed(True, ""))
-        worker.signals.error.connect(lambda msg: self._probed(False, msg))
-        self._probe = worker
-        self.pool.start(worker)
+        # a daemon thread, not the pool: a probe still waiting when the window closes must not hold up the exit
+        self._probe = threading.Thread(target=self._ask, name="quantplanner-hub-probe", daemon=True)
+        self._probe.start()
+
+    def _ask(self) -> None:
+        try:
+            probe_hub()
+            ok, why = True, ""
+        except HubServerError as exc:
+            ok, why = False, str(exc)
+        try:
+            self._answer.emit(ok, why)
+        except RuntimeError:  # the window (and this object) went away meanwhile
+            pass
 
     def _probed(self, ok: bool, why: str) -> None:
         self._probe = None
@@ -155,7 +166,7 @@ class HubMode(QObject):
     def text(self) -> str:
         from quantcore.sources.hub import endpoint
 
-        where = endpoint().removeprefix("https://")
+        where = re.sub(r"^https?://", "", endpoint())
         if self.reason == "env":
             return f"Hub: offline (HF_HUB_OFFLINE is set); {FALLBACK}."
         if self.reason == "setting":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -15,7 +16,7 @@ from quantcore.errors import BadInputError
 
 def save_plot(plot: pg.PlotWidget, path: str | Path) -> Path:
     """Write the chart as .png (at the screen's pixel density) or .svg, atomically (temp name, then rename)."""
-    from pyqtgraph.exporters import ImageExporter, SVGExporter
+    from pyqtgraph.exporters import ImageExporter
 
     target = Path(path)
     suffix = target.suffix.lower()
@@ -27,7 +28,7 @@ def save_plot(plot: pg.PlotWidget, path: str | Path) -> Path:
     item = plot.getPlotItem()
     try:
         if suffix == ".svg":
-            SVGExporter(item).export(str(tmp))
+            _write_svg(plot, tmp)
         else:
             exporter = ImageExporter(item)
             ratio = plot.devicePixelRatioF() if hasattr(plot, "devicePixelRatioF") else 1.0
@@ -40,6 +41,31 @@ def save_plot(plot: pg.PlotWidget, path: str | Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise BadInputError(f"{target}: cannot write ({exc.strerror or exc})") from None
     return target
+
+
+def _write_svg(plot: pg.PlotWidget, path: Path) -> None:
+    """pyqtgraph's SVG exporter (vectors, text, the plot area clipped), made to accept the 'Z' (close path)
+    commands Qt 6.11's SVG generator writes, which its coordinate fix-up cannot parse."""
+    from pyqtgraph.exporters import SVGExporter
+
+    module = sys.modules[SVGExporter.__module__]
+    original = module.correctCoordinates
+    if not getattr(original, "closes_paths", False):
+        def correct(node, defs, item, options):  # type: ignore[no-untyped-def]
+            closed = []
+            for element in node.getElementsByTagName("path"):
+                d = element.getAttribute("d")
+                if "Z" in d:
+                    closed.append(element)
+                    element.setAttribute("d", re.sub(r"\s*Z\s*", " ", d))
+            out = original(node, defs, item, options)
+            for element in closed:
+                element.setAttribute("d", element.getAttribute("d").rstrip() + " Z")
+            return out
+
+        correct.closes_paths = True  # type: ignore[attr-defined]
+        module.correctCoordinates = correct
+    SVGExporter(plot.getPlotItem()).export(str(path))
 
 
 def copy_plot(plot: pg.PlotWidget) -> None:
