@@ -81,3 +81,22 @@ def place_labels(lines: Sequence[pg.InfiniteLine], start: float, step_sign: int,
                 break
             position = nxt
         placed.append(_rect(label))
+
+
+def fit_ticks(plot: pg.PlotWidget, ticks: list[tuple[float, str]], axis: str = "left") -> None:
+    """Row labels (precision ids) on a bar chart: all of them when each row has a text line of room, else every
+    second (third, ...) one, so no two labels are ever drawn over each other."""
+    from math import ceil
+
+    from PySide6.QtGui import QFontMetrics
+    from PySide6.QtWidgets import QApplication
+
+    plot.full_ticks = list(ticks)  # type: ignore[attr-defined]
+    view = plot.getPlotItem().vb
+    rows = max(1.0, abs(view.viewRange()[1 if axis == "left" else 0][1] - view.viewRange()[1 if axis == "left"
+                                                                                          else 0][0]))
+    extent = view.height() if axis == "left" else view.width()
+    pitch = extent / rows if extent > 0 else 0.0
+    line = QFontMetrics(QApplication.font()).ascent()  # rows closer than a capital letter's height would touch
+    stride = max(1, ceil(line / pitch)) if pitch > 0 else 1
+    plot.getAxis(axis).setTicks([[t for i, t in enumerate(ticks) if i % stride == 0]])

@@ -38,13 +38,13 @@ class BandLegend(pg.LegendItem):
         self._busy = True
         try:
             vb = self.plot_item.vb.geometry()
-            room = vb.width() if vb.width() > 50 else self.plot_item.width()
+            room = self.plot_item.width() - 8  # the band spans the axis column too
             cols = self._columns(room)
             if cols != self.columnCount:
                 self.setColumnCount(cols)
             self.updateSize()
             height = self.height() + 4 if self.items else 0
             self.plot_item.layout.setRowFixedHeight(0, height)
-            self.anchor(itemPos=(0, 0), parentPos=(0, 0), offset=(vb.left(), 2))
+            self.anchor(itemPos=(0, 0), parentPos=(0, 0), offset=(min(vb.left(), 8.0), 2))
         finally:
             self._busy = False

@@ -185,3 +185,41 @@ def test_small_model_units_from_magnitude(qtbot, shown: MainWindow, minilm_dir: 
         for name in ("left", "bottom"):
             assert "(x" not in plot.getAxis(name).labelString()
     assert "memory (MiB)" in shown.memory_tab.curves.getAxis("left").labelString()
+
+
+def test_bar_labels_never_drawn_over_each_other(qtbot, shown: MainWindow) -> None:
+    """Each precision keeps its label while the rows are at least a capital letter apart; closer rows label every
+    second (third...) one, the fewest dropped that keeps them apart."""
+    from PySide6.QtGui import QFontMetrics
+
+    shown.tabs.setCurrentIndex(2)
+    settle()
+    line = QFontMetrics(QApplication.font()).ascent()
+    strides = []
+    for height in (800, 560):  # a short window makes the rows too close for every label
+        shown.resize(1280, height)
+        settle()
+        for plot in (shown.memory_tab.bars, shown.cost_tab.bars):
+            values = [v for v, _text in plot.getAxis("left")._tickLevels[0]]
+            low, high = plot.getPlotItem().vb.viewRange()[1]
+            pitch = plot.getPlotItem().vb.height() / (high - low)
+            stride = round(values[1] - values[0])
+            assert all(round(b - a) == stride for a, b in zip(values, values[1:]))
+            assert stride * pitch >= line  # apart
+            assert stride == 1 or (stride - 1) * pitch < line  # no more dropped than needed
+            assert len(plot.full_ticks) == 23 and values[0] == 0
+            strides.append(stride)
+    assert strides[-1] > 1  # the short window did drop some
+
+def test_dark_theme_keeps_disabled_boxes_dark(qtbot, shown: MainWindow) -> None:
+    from PySide6.QtGui import QPalette
+
+    shown.theme_actions["dark"].trigger()
+    settle()
+    assert not shown.workload_panel.optimizer.isEnabled()  # inference: the training options are disabled
+    palette = shown.workload_panel.optimizer.palette()
+    group = QPalette.ColorGroup.Disabled
+    for role in (QPalette.ColorRole.Base, QPalette.ColorRole.Button, QPalette.ColorRole.Window):
+        assert palette.color(group, role).lightness() < 80, role
+    assert contrast(palette.color(group, QPalette.ColorRole.Text).name(),
+                    palette.color(group, QPalette.ColorRole.Base).name()) >= 3

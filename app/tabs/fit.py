@@ -115,8 +115,8 @@ class FitTab(QWidget):
         self.heatmap_model.set_plan(plan, selected, unit)
         self.limits_model.set_plan(plan, selected, unit)
         self._fitter.fit(self.limits_view, plan)
-        # heatmap: 29 x 23 short numbers; size columns from the headers alone (reading every cell is slow), at the
-        # width the header itself asks for (its margins included), so no precision id is elided
+        # heatmap: 29 x 23 short numbers; each column as wide as its header asks (margins included), so no
+        # precision id is elided and short ones leave room for more columns (cells are not read: that is slow)
         header = self.heatmap_view.horizontalHeader()
-        widest = max((header.sectionSizeHint(i) for i in range(self.heatmap_model.columnCount())), default=40)
-        header.setDefaultSectionSize(max(widest, 40))
+        for i in range(self.heatmap_model.columnCount()):
+            header.resizeSection(i, max(header.sectionSizeHint(i), 44))

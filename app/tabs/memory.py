@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QSplitter
 
-from app.plot_labels import merged_names, place_labels
+from app.plot_labels import fit_ticks, merged_names, place_labels
 from app.tabs.common import (ColumnFitter, Index, PlanModel, count_colour, count_text, gpu_line, legend, make_table,
                              short_gpu_name)
 from quantcore.planner.explain import explain
@@ -115,6 +115,7 @@ class MemoryBars(pg.PlotWidget):
             self.bars.append(item)
         self.lines: list[pg.InfiniteLine] = []
         self.line_values: list[tuple[str, float]] = []
+        self.ticks: list[tuple[float, str]] = []
         self.getPlotItem().vb.sigResized.connect(self.place_labels)
 
     def update_plan(self, plan: Plan, selected: tuple[int, ...], unit: str) -> None:
@@ -128,14 +129,19 @@ class MemoryBars(pg.PlotWidget):
             width = np.array([getattr(r.memory, name) for r in rows], dtype=float) / div
             item.setOpts(x0=left.copy(), y=y, width=width, height=0.7)
             left += width
-        ticks = [(float(i), r.precision.id) for i, r in enumerate(rows)]
-        self.getAxis("left").setTicks([ticks])
+        self.ticks = [(float(i), r.precision.id) for i, r in enumerate(rows)]
         self.setLabel("bottom", f"memory ({unit})")
         self._set_lines([(g.name, g.usable_bytes / div) for g in gpus])
         self.setYRange(-0.6, max(len(rows) - 0.4, 0.5), padding=0)
         top = max([*left, *(v for _, v in self.line_values)], default=1.0)
         self.setXRange(0, top * 1.08, padding=0)
         self.place_labels()
+
+    def place_labels(self) -> None:
+        """Precision ids as dense as the height allows; GPU names at the bottom of their lines, moved up along a
+        line where they would cover another."""
+        fit_ticks(self, self.ticks)
+        place_labels(self.lines, 0.98, -1)
 
     def _set_lines(self, values: list[tuple[str, float]]) -> None:
         while len(self.lines) < len(values):
@@ -148,10 +154,6 @@ class MemoryBars(pg.PlotWidget):
                 line.setPos(values[i][1])
                 line.label.setFormat(f"{texts[i]} " if texts[i] else "")
         self.line_values = values
-
-    def place_labels(self) -> None:
-        """GPU names at the bottom of their lines, moved up along a line where they would cover another."""
-        place_labels(self.lines, 0.98, -1)
 
 
 CURVE_PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d", "#bab0ac", "#eeca3b",
