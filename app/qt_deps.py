@@ -63,6 +63,18 @@ def plugin_path(platform: str) -> Path | None:
     return None
 
 
+def loads(plugin: Path) -> bool:
+    """The fast answer (a few ms, and the libraries are about to be loaded anyway): does the dynamic linker
+    resolve everything the plugin needs?"""
+    import ctypes
+
+    try:
+        ctypes.CDLL(str(plugin), mode=getattr(os, "RTLD_LAZY", 1))
+    except OSError:
+        return False
+    return True
+
+
 def missing_libraries(plugin: Path, expected: dict[str, str]) -> tuple[str, ...]:
     """Sonames the plugin needs that the dynamic linker cannot find: ldd's 'not found' plus expected libraries
     absent from `ldconfig -p`."""
@@ -142,6 +154,8 @@ def check(env: dict[str, str] | None = None) -> Problem | None:
         plugin = plugin_path(platform)
         if plugin is None:
             continue  # not a plugin we can inspect: let Qt try it
+        if loads(plugin):
+            return None
         missing = missing_libraries(plugin, table)
         if not missing:
             return None

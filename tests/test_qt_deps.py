@@ -58,6 +58,7 @@ def test_check_names_the_packages_and_the_one_command(fake_tools: Path, monkeypa
     plugin = tmp_path / "libqxcb.so"
     plugin.write_bytes(b"\x7fELF")
     monkeypatch.setattr(qt_deps, "plugin_path", lambda platform: plugin if platform == "xcb" else None)
+    monkeypatch.setattr(qt_deps, "loads", lambda path: False)  # the linker could not load it
     monkeypatch.setattr(qt_deps.sys, "platform", "linux")
     monkeypatch.setattr(qt_deps, "_apt_knows", lambda name: not name.endswith("t64"))
     problem = qt_deps.check({"DISPLAY": ":0"})
@@ -77,6 +78,16 @@ def test_no_check_where_no_window_system_is_needed(monkeypatch: pytest.MonkeyPat
     assert problem is not None and "xvfb-run" in problem.message and not problem.packages
     monkeypatch.setattr(qt_deps.sys, "platform", "darwin")
     assert qt_deps.check({}) is None  # macOS and Windows wheels carry what Qt needs
+
+
+def test_a_plugin_that_loads_needs_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "not-a-library.so").write_bytes(b"not an ELF file")
+    assert qt_deps.loads(tmp_path / "not-a-library.so") is False
+    monkeypatch.setattr(qt_deps.sys, "platform", "linux")
+    monkeypatch.setattr(qt_deps, "plugin_path", lambda platform: tmp_path / "libqxcb.so")
+    monkeypatch.setattr(qt_deps, "loads", lambda path: True)
+    monkeypatch.setattr(qt_deps, "missing_libraries", lambda *a: pytest.fail("ldd is not needed when it loads"))
+    assert qt_deps.check({"DISPLAY": ":0"}) is None
 
 
 def test_platforms_qt_will_try() -> None:
