@@ -51,18 +51,9 @@ from quantcore.planner.hardware import GPU, save_user_gpu
 from quantcore.planner.plan import Plan, make_plan
 from quantcore.planner.plan_json import plan_to_dict
 from quantcore.report.render import REPORT_SUFFIXES, write_report
-from quantcore.sources import hub
 from quantcore.sources.bundled import find_bundled
 
 BANNER_STYLE = "QLabel { background: #c62828; color: white; padding: 6px; border-radius: 4px; }"
-
-
-def hub_status_text() -> str:
-    """The offline indicator: whether the Hub will be asked at all, and where."""
-    if hub.is_offline():
-        return ("Hub: offline (HF_HUB_OFFLINE is set). Bundled models, local files and Hub models already in the "
-                "cache still plan.")
-    return f"Hub: {hub.endpoint()} (bundled models load offline)"
 
 
 class MainWindow(QMainWindow):
