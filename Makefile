@@ -1,4 +1,5 @@
-# QuantPlanner: `make run` opens the app on a bundled default model (offline); `make test` runs the whole suite.
+# QuantPlanner: `make run` opens the app on a bundled default model (online when the Hub answers, else offline by
+# itself); `make test` runs the whole suite.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
@@ -20,8 +21,11 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e ".[dev]"
 	touch $(STAMP)
 
+# Linux: Qt's window plugin needs a few system libraries; app.qt_deps installs them (root + apt-get) or prints the
+# one command to run. HF_HUB_OFFLINE is not forced: set it, or tick View > Work offline, to stay off the network.
 run: setup
-	HF_HUB_OFFLINE=1 $(VENV)/bin/quantplanner
+	$(PY) -m app.qt_deps --install
+	$(VENV)/bin/quantplanner
 
 plan: setup
 	HF_HUB_OFFLINE=1 $(VENV)/bin/quantplanner plan $(MODEL) --gpu rtx-4090 --gpu h100-sxm

@@ -16,6 +16,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QApplication,
+    QComboBox,
     QLabel,
     QMainWindow,
     QProgressBar,
@@ -28,10 +29,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import plot_menu, plot_style
 from app import settings as store
 from app import theme as themes
+from app.about import AboutDialog
 from app.controller import Controller
 from app.export import ExportReportDialog, export_data
+from app.hub_mode import HubMode
+from app.messages import gui_text
 from app.panels.gpus import CustomGpuDialog, GpuPanel, custom_gpu
 from app.panels.model import ModelPanel, open_model_dialog
 from app.panels.precisions import PrecisionPanel
@@ -45,18 +50,9 @@ from quantcore.planner.advice import recommendation
 from quantcore.planner.hardware import GPU, save_user_gpu
 from quantcore.planner.plan import Plan
 from quantcore.report.write import write_report
-from quantcore.sources import hub
 from quantcore.sources.bundled import find_bundled
 
 BANNER_STYLE = "QLabel { background: #c62828; color: white; padding: 6px; border-radius: 4px; }"
-
-
-def hub_status_text() -> str:
-    """The offline indicator: whether the Hub will be asked at all, and where."""
-    if hub.is_offline():
-        return ("Hub: offline (HF_HUB_OFFLINE is set). Bundled models, local files and Hub models already in the "
-                "cache still plan.")
-    return f"Hub: {hub.endpoint()} (bundled models load offline)"
 
 
 class MainWindow(QMainWindow):
@@ -66,6 +62,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("QuantPlanner")
         self.setAcceptDrops(True)
         self.state = AppState(store.load_request(self.qsettings))
+        self.hub_mode = HubMode(self.qsettings)  # online unless HF_HUB_OFFLINE or View > Work offline
         self.controller = Controller(self.state)
         self.theme = store.theme(self.qsettings)
 
@@ -80,7 +77,11 @@ class MainWindow(QMainWindow):
         for panel in (self.model_panel, self.workload_panel, self.gpu_panel, self.precision_panel):
             col.addWidget(panel)
         col.addStretch(1)
-        scroll = QScrollArea()
+        for box in inputs.findChildren(QComboBox):  # a long entry (a recent file path) never widens the column
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(8)
+        # the scroll area sizes the column to its width and the height the wrapped labels need at that width
+        scroll = self.inputs_scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inputs)
         scroll.setMinimumWidth(340)
@@ -127,12 +128,17 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.timing_label)
         self._menus()
         self._wire()
+        for page in self.tab_pages:
+            for plot in page.plots:
+                plot_menu.install(plot, type(plot).__name__, on_error=self.show_error)
+        self._style_plots()
         geometry = self.qsettings.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
             self.resize(1280, 800)
-        self.model_panel.show_hub_status(hub_status_text())
+        self.model_panel.show_hub_status(self.hub_mode.text())
+        self.hub_mode.probe()  # online: is the Hub there? if not, fall back to working offline by itself
         self.model_panel.set_recent(store.recent(self.qsettings))
         self.state.use_hub = find_bundled(self.state.request.model) is None
         self.controller.load(self.state.request.model)
@@ -143,6 +149,7 @@ class MainWindow(QMainWindow):
         self._action(file, "&Open model file...", QKeySequence.StandardKey.Open, self.open_file)
         self._action(file, "Open model &folder...", "Ctrl+Shift+O", self.open_folder)
         self._action(file, "&Export report...", "Ctrl+E", self.export_report)
+        self._action(file, "Hugging Face &token...", "", self.ask_token)
         file.addSeparator()
         self._action(file, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         edit = self.menuBar().addMenu("&Edit")
@@ -166,6 +173,10 @@ class MainWindow(QMainWindow):
             themes_group.addAction(act)
             view.addAction(act)
             self.theme_actions[name] = act
+        view.addSeparator()
+        self.offline_action = self.hub_mode.offline_action(self)
+        view.addAction(self.offline_action)
+        self._action(self.menuBar().addMenu("&Help"), "&About QuantPlanner", "", self.about)
 
     def _action(self, menu, text, shortcut, slot) -> QAction:  # type: ignore[no-untyped-def]
         act = QAction(text, self)
@@ -187,10 +198,16 @@ class MainWindow(QMainWindow):
         self.model_panel.open_folder_requested.connect(self.open_folder)
         self.gpu_panel.add_requested.connect(self.add_gpu)
         self.gpu_panel.edit_requested.connect(self.edit_gpu)
-        self.model_panel.search_requested.connect(c.search)
+        self.model_panel.search_requested.connect(self.search)
         c.search_results.connect(self.model_panel.show_search_results)
-        c.search_failed.connect(lambda msg: self.model_panel.show_hub_status("Hub search: " + msg))
+        c.search_failed.connect(lambda msg: self.model_panel.show_hub_status(
+            "Hub search: " + gui_text(msg, self.hub_mode.reason)))
         c.progress.connect(self.show_progress)
+        self.hub_mode.changed.connect(self.model_panel.show_hub_status)
+        # an error is about the action that failed: the next action clears it
+        for signal in (self.state.changed, self.state.model_changed, self.tabs.currentChanged,
+                       self.model_panel.search_requested):
+            signal.connect(self.clear_error)
 
     # --- rendering --------------------------------------------------------------------------------------------
     def show_inventory(self, inv: object) -> None:
@@ -198,20 +215,14 @@ class MainWindow(QMainWindow):
         store.add_recent(self.qsettings, self.state.request.model, self.state.use_hub)
         self.model_panel.set_recent(store.recent(self.qsettings))
         arch = getattr(inv, "arch", None)
-        self.workload_panel.set_context_limit(arch.max_context if arch and arch.max_context else 1 << 20)
-        self.workload_panel.show_workload()
-        self._pin_inputs_height()
-
-    def _pin_inputs_height(self) -> None:
-        """Word-wrapped labels report no useful minimum height, so a scroll area would squeeze the panels into
-        each other; pin the column to its natural height and let it scroll instead."""
-        self.inputs.setMinimumHeight(0)
-        self.inputs.adjustSize()
-        self.inputs.setMinimumHeight(self.inputs.sizeHint().height())
+        known = bool(arch and arch.max_context)
+        self.workload_panel.set_context_limit(arch.max_context if known else 1 << 20, known)  # type: ignore[union-attr]
+        self._clear_status_error()
 
     def show_plan(self, plan: Plan) -> None:
         """Render a new plan: the visible tab now, the others when they are next shown."""
         self.banner.hide()
+        self._clear_status_error()
         selected = self.controller.selected
         gpus = plan.rows[0].gpu_list if plan.rows else ()
         if selected:
@@ -231,9 +242,23 @@ class MainWindow(QMainWindow):
         self.tab_pages[index].update_plan(plan, self.controller.selected, self.state.request.unit)
 
     def show_error(self, message: str) -> None:
+        """The engine's one-line message, worded for the window (what to click, never a command to run)."""
+        message = gui_text(message, self.hub_mode.reason)
         self.banner.setText(message)
         self.banner.show()
         self.statusBar().showMessage("Error: " + message, 10000)
+
+    def clear_error(self, *_args: object) -> None:
+        """Hide the banner and the status bar's error line (the user has moved on)."""
+        self.banner.hide()
+        self._clear_status_error()
+
+    def _clear_status_error(self) -> None:
+        if self.statusBar().currentMessage().startswith("Error: "):
+            self.statusBar().clearMessage()
+
+    def search(self, query: str) -> None:
+        self.hub_mode.search(query, self.controller.search)
 
     def show_busy(self, text: str) -> None:
         self.busy_label.setText(text)
@@ -348,8 +373,22 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if isinstance(app, QApplication):
             themes.apply(app, name)
-            for plot in (plot for page in self.tab_pages for plot in page.plots):
-                plot.setBackground("#1e1f22" if themes.resolve(name) == "dark" else "w")
+        self._style_plots()
+
+    def _style_plots(self) -> None:
+        mode = themes.resolve(self.theme)
+        for plot in (plot for page in self.tab_pages for plot in page.plots):
+            plot_style.style_plot(plot, mode)
+
+    def about(self) -> AboutDialog:
+        dialog = AboutDialog(self.qsettings, self)
+        dialog.open()
+        return dialog
+
+    def ask_token(self) -> None:
+        from app.token_dialog import ask_and_save_token
+
+        self.statusBar().showMessage(ask_and_save_token(self), 8000)
 
     # --- drag and drop, closing -------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -370,6 +409,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.controller.cancel_load()
         self.save_settings()
+        self.hub_mode.restore()
         super().closeEvent(event)
 
 

@@ -104,7 +104,8 @@ def test_fit_lists_best_precision(capsys: pytest.CaptureFixture[str]) -> None:
     fitting = [r for r in small if r["fits"]]
     assert all(r["max_context"] >= 4096 for r in fitting)
     assert main(["fit", "--gpu", "rtx-4090", "--model", "meta-llama/Llama-3.1-8B"]) == 0
-    assert "fits as bf16" in capsys.readouterr().out  # the checkpoint's own 16-bit dtype, not fp32
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("meta-llama/Llama-3.1-8B"))
+    assert row.split()[2] == "bf16"  # the checkpoint's own 16-bit dtype, not fp32
 
 
 def test_catalog_commands(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,7 +1,17 @@
 """Small widget helpers the input panels share: combo boxes over (key, label) pairs and list filtering."""
 from __future__ import annotations
 
+import re
+
 from PySide6.QtWidgets import QComboBox, QListWidget
+
+ZWSP = "\u200b"  # a zero-width space: a place a word-wrapped label may break a long id or path
+
+
+def breakable(text: str, longest: int = 24) -> str:
+    """Long unbroken runs (repo ids, file paths, URLs) get break points after / _ - . so a word-wrapped label can
+    wrap them instead of growing wider than the panel."""
+    return re.sub(r"\S{%d,}" % longest, lambda m: re.sub(r"([/_.\-])", "\\1" + ZWSP, m.group(0)), text)
 
 
 def filter_list(widget: QListWidget, text: str) -> None:

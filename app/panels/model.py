@@ -5,8 +5,9 @@ from PySide6.QtCore import QStringListModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QCompleter, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
-from app.panels.common import filter_list
+from app.panels.common import breakable, filter_list
 from app.state import AppState
+from quantcore.model.count_model import parse_count
 from quantcore.model.inventory import Inventory
 from quantcore.sources.bundled import bundled_models
 from quantcore.sources.hub import HubModel
@@ -40,6 +41,7 @@ class ModelPanel(QGroupBox):
         self.search_timer.setInterval(350)  # debounce: search once typing pauses
         self.recent = QComboBox()
         self.recent.setPlaceholderText("Recent models")
+        self.recent.view().setTextElideMode(Qt.TextElideMode.ElideMiddle)  # long paths: start and end shown
         self.filter = QLineEdit(placeholderText="Filter bundled models, or type a count like 70B and press Enter")
         self.filter.setClearButtonEnabled(True)
         self.list = QListWidget()
@@ -112,7 +114,7 @@ class ModelPanel(QGroupBox):
             self.hub_status.setText(f"{len(found)} models found on the Hub")
 
     def show_hub_status(self, text: str) -> None:
-        self.hub_status.setText(text)
+        self.hub_status.setText(breakable(text))
         self.hub_status.setToolTip(text)
 
     def set_recent(self, recent: list[tuple[str, bool]]) -> None:
@@ -120,6 +122,7 @@ class ModelPanel(QGroupBox):
         self.recent.clear()
         for spec, use_hub in recent:
             self.recent.addItem(spec, use_hub)
+            self.recent.setItemData(self.recent.count() - 1, spec, Qt.ItemDataRole.ToolTipRole)
         self.recent.setCurrentIndex(-1)
         self.recent.blockSignals(False)
 
@@ -131,12 +134,22 @@ class ModelPanel(QGroupBox):
         filter_list(self.list, text)
 
     def _enter(self) -> None:
+        """Enter in the filter: a count like 70B plans a guess; otherwise the first bundled model shown opens;
+        a repo id that matches none goes to the Hub."""
         text = self.filter.text().strip()
-        visible = [self.list.item(i) for i in range(self.list.count()) if not self.list.item(i).isHidden()]
-        if len(visible) == 1:
-            self.state.set_model(visible[0].text(), use_hub=False)
-        else:
+        if not text:
+            return
+        if parse_count(text) is not None:
             self.state.set_model(text)
+            return
+        visible = [self.list.item(i) for i in range(self.list.count()) if not self.list.item(i).isHidden()]
+        if visible:
+            self.state.set_model(visible[0].text(), use_hub=False)
+        elif "/" in text and " " not in text:
+            self.state.set_model(text)
+        else:
+            self.hub_status.setText(breakable(f"No bundled model matches '{text}': search the Hub above, or type "
+                                              "a count like 70B"))
 
     def show_inventory(self, inv: Inventory) -> None:
         self.list.blockSignals(True)
@@ -148,7 +161,7 @@ class ModelPanel(QGroupBox):
         a = inv.arch
         source = {"safetensors": "exact, from safetensors headers", "gguf": "exact, from the GGUF header",
                   "config": "analytic, from config.json", "count": "a guess from a bare parameter count"}[inv.source]
-        rows = [("model", inv.id), ("source", source), ("parameters", f"{inv.parameters:,}")]
+        rows = [("model", breakable(inv.id)), ("source", source), ("parameters", f"{inv.parameters:,}")]
         if inv.active_parameters != inv.parameters:
             rows.append(("active / token", f"{inv.active_parameters:,}"))
         if a is not None:
@@ -164,7 +177,7 @@ class ModelPanel(QGroupBox):
         if inv.quantization:
             rows.append(("stored as", inv.quantization))
         html = "".join(f"<tr><td style='padding-right:8px'><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
-        notes = "".join(f"<br><i>{n}</i>" for n in inv.notes)
+        notes = "".join(f"<br><i>{breakable(n)}</i>" for n in inv.notes)
         self.facts.setText(f"<table>{html}</table>{notes}")
 
 

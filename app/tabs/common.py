@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from quantcore.planner.plan import Plan
-from quantcore.units import format_bytes
+from quantcore.units import format_in, unit_for
 
 Index = QModelIndex | QPersistentModelIndex
 GPU_COLOURS = ("#d62728", "#9467bd", "#17becf", "#bcbd22", "#8c564b", "#e377c2")
@@ -47,6 +47,9 @@ class PlanModel(QAbstractTableModel):
     def set_plan(self, plan: Plan | None, selected: tuple[int, ...] = (), unit: str = "GiB") -> None:
         self.beginResetModel()
         self.plan, self.selected, self.unit = plan, tuple(selected), unit
+        # one unit for the table, from its largest figure: MiB for a small model, GiB (or GB) otherwise
+        biggest = max((r.memory.total for r in plan.rows), default=0) if plan is not None else 0
+        self.table_unit = unit_for(biggest, unit)[0] if biggest else unit
         self._rebuild()
         self.endResetModel()
 
@@ -65,7 +68,8 @@ class PlanModel(QAbstractTableModel):
         return None
 
     def size(self, n: int | None) -> str:
-        return "-" if not n else format_bytes(n, self.unit)
+        """Bytes in the table's unit (the chosen one, or MiB/MB for a small model), never '0.00 GiB'."""
+        return "-" if not n else format_in(n, getattr(self, "table_unit", self.unit))
 
 
 
@@ -78,24 +82,35 @@ def make_table(model: QAbstractTableModel) -> QTableView:
     view.verticalHeader().setDefaultSectionSize(22)
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     view.horizontalHeader().setStretchLastSection(False)
-    view.horizontalHeader().setResizeContentsPrecision(0)  # size columns from the rows on screen only
+    view.horizontalHeader().setResizeContentsPrecision(-1)  # every row: a cell scrolled to later is never elided
     return view
 
 
+def needed_width(view: QTableView, column: int) -> int:
+    """The width at which no cell of the column (nor its header) is elided."""
+    return max(view.sizeHintForColumn(column), view.horizontalHeader().sectionSizeHint(column))
+
+
 class ColumnFitter:
-    """Sizes a view's columns to their contents when its headers change (not on every redraw: that reads every
-    cell), remembered per view and model inventory."""
+    """Keeps every cell readable: a new model (or new columns) sizes the columns to their contents, and any other
+    redraw widens the columns whose text grew (a larger batch, GB instead of GiB), never narrowing one the user
+    widened."""
 
     def __init__(self) -> None:
-        self._headers: dict[tuple[int, int], list[str]] = {}
+        self._seen: dict[int, tuple[int, list[str]]] = {}
 
     def fit(self, view: QTableView, plan: Plan) -> None:
         model = view.model()
         headers = [str(model.headerData(i, Qt.Orientation.Horizontal)) for i in range(model.columnCount())]
-        key = (id(view), id(plan.inventory))
-        if headers != self._headers.get(key):
+        key = (id(plan.inventory), headers)
+        if self._seen.get(id(view)) != key:
             view.resizeColumnsToContents()
-        self._headers[key] = headers
+        else:
+            for col in range(model.columnCount()):
+                need = needed_width(view, col)
+                if view.columnWidth(col) < need:
+                    view.setColumnWidth(col, need)
+        self._seen[id(view)] = key
 
 
 def gpu_line(plot: pg.PlotWidget, index: int, angle: int, position: float) -> pg.InfiniteLine:
@@ -108,7 +123,7 @@ def gpu_line(plot: pg.PlotWidget, index: int, angle: int, position: float) -> pg
 
 
 def legend(plot: pg.PlotWidget) -> pg.LegendItem:
-    """A legend on a nearly opaque panel of the plot's background, so lines behind it do not garble its text."""
-    colour = pg.mkColor(pg.getConfigOption("background"))
-    colour.setAlpha(215)
-    return plot.addLegend(brush=pg.mkBrush(colour), pen=pg.mkPen(None))
+    """A legend in a band above the plot area (app.plot_legend): it never covers bars or curves."""
+    from app.plot_legend import BandLegend
+
+    return BandLegend(plot)

@@ -8,6 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QSplitter
 
+from app.plot_labels import fit_ticks
 from app.tabs.common import (GPU_COLOURS, ColumnFitter, Index, PlanModel, count_colour, count_text, legend,
                              make_table, short_gpu_name)
 from quantcore.planner.plan import Plan
@@ -72,9 +73,11 @@ class CostBars(pg.PlotWidget):
         self.getPlotItem().invertY(True)
         self.getAxis("left").setWidth(104)
         self.setLabel("bottom", "$ per million generated tokens (decode, roofline)")
-        self.legend = legend(self)
-        self.legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-10, -10))
+        self.getAxis("bottom").enableAutoSIPrefix(False)
+        self.legend = legend(self)  # a band above the bars
         self.bars: list[pg.BarGraphItem] = []
+        self.ticks: list[tuple[float, str]] = []
+        self.getPlotItem().vb.sigResized.connect(lambda: fit_ticks(self, self.ticks))
 
     def update_plan(self, plan: Plan, selected: tuple[int, ...]) -> None:
         rows = plan.rows
@@ -97,9 +100,10 @@ class CostBars(pg.PlotWidget):
             item.setOpts(x0=np.zeros(len(rows)), y=y, width=costs, height=height * 0.9)
             self.legend.addItem(item, short_gpu_name(rows[0].gpu_list[gi].name) if rows else "")
             top = max(top, float(costs.max(initial=0.0)))
-        self.getAxis("left").setTicks([[(float(i), r.precision.id) for i, r in enumerate(rows)]])
         self.setYRange(-0.6, max(len(rows) - 0.4, 0.5), padding=0)
         self.setXRange(0, top * 1.08 or 1.0, padding=0)
+        self.ticks = [(float(i), r.precision.id) for i, r in enumerate(rows)]
+        fit_ticks(self, self.ticks)
 
 
 class CostTab(QSplitter):
@@ -115,7 +119,7 @@ class CostTab(QSplitter):
         self.plots = (self.bars,)
         self.addWidget(self.view)
         self.addWidget(self.bars)
-        self.setSizes([420, 330])
+        self.setSizes([330, 420])  # the bars need a text line per precision
         self._fitter = ColumnFitter()
 
     def update_plan(self, plan: Plan, selected: tuple[int, ...], unit: str) -> None:

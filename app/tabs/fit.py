@@ -115,7 +115,8 @@ class FitTab(QWidget):
         self.heatmap_model.set_plan(plan, selected, unit)
         self.limits_model.set_plan(plan, selected, unit)
         self._fitter.fit(self.limits_view, plan)
-        # heatmap: 29 x 23 short numbers; size columns from the headers alone (reading every cell is slow)
-        metrics = self.heatmap_view.horizontalHeader().fontMetrics()
-        widest = max((metrics.horizontalAdvance(h) for h in self.heatmap_model.headers), default=40)
-        self.heatmap_view.horizontalHeader().setDefaultSectionSize(widest + 14)
+        # heatmap: 29 x 23 short numbers; each column as wide as its header asks (margins included), so no
+        # precision id is elided and short ones leave room for more columns (cells are not read: that is slow)
+        header = self.heatmap_view.horizontalHeader()
+        for i in range(self.heatmap_model.columnCount()):
+            header.resizeSection(i, max(header.sectionSizeHint(i), 44))

@@ -9,10 +9,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QSplitter
 
-from app.tabs.common import (UNITS, ColumnFitter, Index, PlanModel, count_colour, count_text, gpu_line, legend,
-                             make_table, short_gpu_name)
+from app.plot_labels import fit_ticks, merged_names, place_labels
+from app.tabs.common import (ColumnFitter, Index, PlanModel, count_colour, count_text, gpu_line, legend, make_table,
+                             short_gpu_name)
 from quantcore.planner.explain import explain
 from quantcore.planner.plan import Plan, context_points, memory_curve
+from quantcore.units import unit_for
 
 COMPONENTS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "adapters", "overhead", "total")
 COMPONENT_TIPS = {
@@ -103,9 +105,8 @@ class MemoryBars(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.getPlotItem().invertY(True)
         self.getAxis("left").setWidth(104)  # fixed: precision ids fit, and relabelling never re-lays out the plot
-        self.legend = legend(self)
-        # right-middle: the mid-precision bars there are short, and the GPU labels keep the bottom edge
-        self.legend.anchor(itemPos=(1, 0.5), parentPos=(1, 0.5), offset=(-10, 0))
+        self.getAxis("bottom").enableAutoSIPrefix(False)  # the unit is picked from the magnitude instead
+        self.legend = legend(self)  # a band above the bars
         self.bars = []
         for name, colour in zip(BAR_COMPONENTS, COLOURS):
             item = pg.BarGraphItem(x0=[], y=[], width=[], height=0.7, brush=colour, pen=pg.mkPen(None))
@@ -113,36 +114,45 @@ class MemoryBars(pg.PlotWidget):
             self.legend.addItem(item, name.replace("_", " "))
             self.bars.append(item)
         self.lines: list[pg.InfiniteLine] = []
+        self.line_values: list[tuple[str, float]] = []
+        self.ticks: list[tuple[float, str]] = []
+        self.getPlotItem().vb.sigResized.connect(self.place_labels)
 
     def update_plan(self, plan: Plan, selected: tuple[int, ...], unit: str) -> None:
-        div = UNITS[unit]
         rows = plan.rows
+        gpus = [rows[0].gpu_list[i] for i in selected] if rows else []
+        biggest = max([r.memory.total for r in rows] + [g.usable_bytes for g in gpus] + [1])
+        unit, div = unit_for(biggest, unit)
         y = np.arange(len(rows), dtype=float)
         left = np.zeros(len(rows))
         for name, item in zip(BAR_COMPONENTS, self.bars):
             width = np.array([getattr(r.memory, name) for r in rows], dtype=float) / div
             item.setOpts(x0=left.copy(), y=y, width=width, height=0.7)
             left += width
-        ticks = [(float(i), r.precision.id) for i, r in enumerate(rows)]
-        self.getAxis("left").setTicks([ticks])
+        self.ticks = [(float(i), r.precision.id) for i, r in enumerate(rows)]
         self.setLabel("bottom", f"memory ({unit})")
-        gpus = [rows[0].gpu_list[i] for i in selected] if rows else []
         self._set_lines([(g.name, g.usable_bytes / div) for g in gpus])
         self.setYRange(-0.6, max(len(rows) - 0.4, 0.5), padding=0)
         top = max([*left, *(v for _, v in self.line_values)], default=1.0)
         self.setXRange(0, top * 1.08, padding=0)
+        self.place_labels()
+
+    def place_labels(self) -> None:
+        """Precision ids as dense as the height allows; GPU names at the bottom of their lines, moved up along a
+        line where they would cover another."""
+        fit_ticks(self, self.ticks)
+        place_labels(self.lines, 0.98, -1)
 
     def _set_lines(self, values: list[tuple[str, float]]) -> None:
         while len(self.lines) < len(values):
-            self.lines.append(gpu_line(self, len(self.lines), 90, 0.99))
+            self.lines.append(gpu_line(self, len(self.lines), 90, 0.98))
+        texts = merged_names(values)  # GPUs of equal memory share one label
         for i, line in enumerate(self.lines):
             visible = i < len(values)
             line.setVisible(visible)
             if visible:
-                name, value = values[i]
-                line.setPos(value)
-                line.label.setFormat(f"{short_gpu_name(name)} ")
-                line.label.setPosition(0.99 - 0.05 * i)  # stagger labels so two GPUs' names never overlap
+                line.setPos(values[i][1])
+                line.label.setFormat(f"{texts[i]} " if texts[i] else "")
         self.line_values = values
 
 
@@ -157,9 +167,8 @@ class ContextCurves(pg.PlotWidget):
         super().__init__()
         self.setMenuEnabled(False)
         self.getAxis("left").setWidth(56)
-        self.legend = legend(self)
-        # bottom right: rising curves leave the space under their right ends free
-        self.legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-10, -30))
+        self.getAxis("left").enableAutoSIPrefix(False)  # the unit is picked from the magnitude instead
+        self.legend = legend(self)  # a band above the curves
         self.curves: dict[str, pg.PlotDataItem] = {}
         for pid in CURVE_PRECISIONS:
             self._curve(pid)
@@ -170,6 +179,7 @@ class ContextCurves(pg.PlotWidget):
                                                                "anchors": [(0, 0.5), (0, 0.5)]})
         self.addItem(self.now)
         self.setLabel("bottom", "context (tokens per sequence)")
+        self.getPlotItem().vb.sigResized.connect(self.place_labels)
 
     def _curve(self, pid: str) -> pg.PlotDataItem:
         """The line for a precision, made the first time it is needed and kept (setData afterwards)."""
@@ -184,7 +194,9 @@ class ContextCurves(pg.PlotWidget):
                       current_totals: tuple[int, ...] = ()) -> None:
         """current: the workload's context (a dotted line); the y range shows the GPU lines and the totals at the
         current context with room to spare, not the far end of a training curve at the model's maximum context."""
-        div = UNITS[unit]
+        peak_bytes = max([max(c) for c in curves.values() if c] + [1])
+        focus_bytes = max([v for _, v in capacities] + list(current_totals) + [1]) * 1.5
+        unit, div = unit_for(min(peak_bytes * 1.05, focus_bytes), unit)
         x = np.asarray(contexts, dtype=float)
         self.legend.clear()
         for pid in curves:
@@ -199,17 +211,15 @@ class ContextCurves(pg.PlotWidget):
                 item.setVisible(False)
         while len(self.lines) < len(capacities):
             self.lines.append(gpu_line(self, len(self.lines), 0, 0.02))
+        texts = merged_names(capacities)  # GPUs of equal memory share one label
         for i, line in enumerate(self.lines):
             line.setVisible(i < len(capacities))
             if i < len(capacities):
-                name, value = capacities[i]
-                line.setPos(value / div)
-                line.label.setFormat(short_gpu_name(name))
+                line.setPos(capacities[i][1] / div)
+                line.label.setFormat(texts[i])
         self.setLabel("left", f"memory ({unit})")
         self.now.setPos(current)
-        peak = max([max(c) for c in curves.values() if c] + [1]) / div
-        focus = max([v for _, v in capacities] + list(current_totals) + [1]) / div * 1.5
-        top = min(peak * 1.05, max(focus, 1.0))
+        top = min(peak_bytes * 1.05, focus_bytes) / div
         self.setYRange(0, top, padding=0)
         # x: up to where even the lowest curve leaves the view (or the model's limit), at least twice the current
         right = float(x[-1]) if len(x) else 1.0
@@ -219,6 +229,12 @@ class ContextCurves(pg.PlotWidget):
             if beyond:
                 right = min(right, max(beyond[0] * 1.1, 2.0 * current))
         self.setXRange(0, right, padding=0.02)
+        self.place_labels()
+
+    def place_labels(self) -> None:
+        """GPU names at the left end of their lines, moved right along a line where they would cover another
+        (or the 'current' marker's label)."""
+        place_labels(self.lines, 0.02, 1, fixed=(self.now.label,))
 
 
 

@@ -38,7 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     from quantcore.cli import catalogs, inspect, plan, quantize, report
 
+    from quantcore import __version__
+
     p = _Parser(prog="quantplanner", description="Will this model fit, at which precision, on which GPUs?")
+    p.add_argument("--version", action="version", version=f"quantplanner {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, required=True)
     for commands in (plan, inspect, quantize, catalogs, report):  # one module per group of commands
         commands.register(sub)

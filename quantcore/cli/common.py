@@ -5,13 +5,14 @@ import argparse
 import sys
 from typing import Any
 
-from quantcore.units import parse_bytes
+from quantcore.units import parse_bytes, parse_gpu_memory, parse_tokens
 
 
 def workload_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", default="inference", help="inference | full | lora | qlora")
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--context", type=int, default=None, help="tokens per sequence (default: 4096 or the model's limit)")
+    p.add_argument("--context", type=parse_tokens, default=None,
+                   help="tokens per sequence: 8192, 8k, 32k, 128k (k = 1024; default: 4096 or the model's limit)")
     p.add_argument("--kv-dtype", default="fp16", help="KV cache dtype: fp16 bf16 fp8 int8 int4 q8_0 q4_0 fp32")
     p.add_argument("--optimizer", default="adamw", help="adamw | adamw8bit | sgd | adafactor")
     p.add_argument("--recompute", default="none", help="activation recomputation: none | selective | full")
@@ -44,11 +45,27 @@ def workload_from_args(args: argparse.Namespace, inv: Any) -> Any:
     return w
 
 
-def gpus_by_name(names: list[str]) -> tuple[Any, ...]:
+def gpus_by_name(names: list[str], sizes: bool = False) -> tuple[Any, ...]:
+    """Catalog GPUs by id or name; with sizes=True a bare memory size ('24GB') is a GPU of that much memory."""
     from quantcore.planner.hardware import find_gpu, load_gpus
 
     catalog = load_gpus()
-    return tuple(find_gpu(n, catalog) for n in names)
+    out = []
+    for name in names:
+        size = parse_gpu_memory(name) if sizes else None
+        out.append(memory_only_gpu(size) if size else find_gpu(name, catalog))
+    return tuple(out)
+
+
+def memory_only_gpu(memory_bytes: int) -> Any:
+    """A GPU known only by its memory (for `fit --gpu 24GB`): no speed or price."""
+    from quantcore.planner.hardware import GPU
+
+    gib = memory_bytes / 2**30
+    return GPU(id=f"{gib:g}gb", name=f"a {gib:g} GB GPU", vendor="any", memory_bytes=memory_bytes,
+               bandwidth_bytes_per_s=0.0, fp32_flops=0.0, fp16_flops=0.0, bf16_flops=0.0, fp8_flops=0.0, int8_ops=0.0,
+               tdp_w=0.0, purchase_usd=None, hourly_usd=None, unified_memory=False,
+               source="a bare memory size from the command line", date="")
 
 
 def load_model_verbose(model: str, revision: str | None) -> Any:

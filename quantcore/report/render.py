@@ -17,7 +17,8 @@ def render_plan_text(data: dict[str, Any], unit: str = "GiB") -> str:
     lines = [f"{m['id']}  ({m['architecture']}, {m['parameters'] / 1e9:,.2f}B parameters"
              + (f", {m['active_parameters'] / 1e9:,.2f}B active" if m["active_parameters"] != m["parameters"] else "")
              + f", from {m['source']})",
-             f"mode {w['mode']}, batch {w['batch']}, context {w['context']:,}, KV {w['kv_dtype']}", ""]
+             f"mode {w['mode']}, batch {w['batch']}, context {w['context']:,}, KV {w['kv_dtype']}", "",
+             f"memory in {unit} (the whole model, before it is split over GPUs):"]
     headers = ["precision", "bits/w"] + [c.replace("_", " ") for c in COMPONENTS]
     rows = [[r["precision"], f"{r['bits_per_weight']:.2f}"] + [_fmt(r["memory"][c], unit) for c in COMPONENTS]
             for r in data["rows"]]
@@ -34,7 +35,7 @@ def render_plan_text(data: dict[str, Any], unit: str = "GiB") -> str:
                          _num(g["decode_tokens_per_s"]), _money(g["cost_per_million_tokens"], 2),
                          f"{g['max_context']:,}" if g.get("max_context") else "-"])
         lines.append(table(["precision", "fits on 1", "GPUs", "purchase", "per hour", "decode tok/s",
-                            "$/M tokens", "max context"], rows))
+                            "$/M tokens", "max context (tokens)"], rows))
     if data["skipped"]:
         lines += ["", f"skipped for mode {w['mode']}: {', '.join(data['skipped'])}"]
     lines += ["", "assumptions:"] + [f"  - {a}" for a in data["assumptions"]]

@@ -7,6 +7,7 @@ from typing import Any
 from quantcore.errors import ModelFileError
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 from quantcore.model.naming import classify, layer_of
+from quantcore.sources.local_name import local_model_name
 
 # GGUF file type ids (general.file_type, llama.cpp's LLAMA_FTYPE_MOSTLY_*) -> our precision ids.
 _FILE_TYPES = {0: "fp32", 1: "fp16", 7: "q8_0", 2: "q4_0", 10: "q2_k", 12: "q3_k_m", 15: "q4_k_m",
@@ -24,7 +25,7 @@ def read_gguf(path: Path) -> Inventory:
     except (OSError, ValueError, IndexError, KeyError, TypeError, UnicodeDecodeError, AssertionError) as exc:
         raise ModelFileError(f"{path}: not a readable GGUF file ({exc.__class__.__name__}: {str(exc)[:120]})") from None
     meta, tensors = gguf_parts(reader)
-    return gguf_inventory(meta, tensors, str(path), path.stem)
+    return gguf_inventory(meta, tensors, str(path), local_model_name(path))
 
 
 def gguf_parts(reader: Any) -> tuple[dict[str, Any], tuple[TensorInfo, ...]]:

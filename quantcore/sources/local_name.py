@@ -1,0 +1,44 @@
+"""The name a local model goes by: its folder, unless that says nothing ("model", a commit hash), then the Hub
+cache's repo id, config.json's `_name_or_path`, or the parent folder."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+GENERIC = {"model", "models", "weights", "checkpoint", "checkpoints", "ckpt", "final", "output", "outputs", "out",
+           "snapshot", "snapshots", "hf", "huggingface", "safetensors", "gguf", "main", "latest", "export", "merged",
+           "files", "data", "pytorch_model", "config", "model-00001-of-00001", "consolidated"}
+_HASH = re.compile(r"^[0-9a-f]{40}$")
+_STEP = re.compile(r"^(checkpoint|step|global_step|epoch)[-_]?\d+$", re.IGNORECASE)
+_REPO_LIKE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+
+
+def says_nothing(name: str) -> bool:
+    """A folder or file name that does not name the model."""
+    return not name or name.lower() in GENERIC or bool(_HASH.match(name)) or bool(_STEP.match(name))
+
+
+def local_model_name(path: Path, config: dict[str, Any] | None = None) -> str:
+    """A folder, or a weights file (named by its folder when the file name says nothing, as model.safetensors)."""
+    path = path.expanduser()
+    here = path if path.is_dir() or not path.suffix else path.parent
+    if not path.is_dir() and path.suffix and not says_nothing(path.stem):
+        return path.stem
+    # Hugging Face cache: .../models--org--name/snapshots/<commit>/
+    for part in (here, *here.parents):
+        if part.name.startswith("models--") and part.name.count("--") >= 2:
+            return "/".join(part.name.split("--")[1:3])
+    if not says_nothing(here.name):
+        return here.name
+    named = str((config or {}).get("_name_or_path") or "").strip().rstrip("/")
+    if named and _REPO_LIKE.match(named) and not says_nothing(named.split("/")[-1]):
+        return named
+    if named and ("/" in named or "\\" in named):  # saved from a local path: its last meaningful part
+        for part in reversed(re.split(r"[\\/]", named)):
+            if not says_nothing(part):
+                return part
+    for parent in here.parents:
+        if not says_nothing(parent.name):
+            return parent.name
+    return here.name or str(path)
