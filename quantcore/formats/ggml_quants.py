@@ -81,14 +81,7 @@ def _signed_absmax(b: np.ndarray) -> np.ndarray:
     return b[np.arange(b.shape[0]), idx]
 
 
-# -- 32-weight blocks (bit-identical to gguf.quants, which matches ggml-quants.c) --------------------------------
-
-def _q8_0(b: np.ndarray, out: np.ndarray) -> None:
-    d = np.abs(b).max(axis=1) / np.float32(127)
-    q = round_away(b * _inverse(d)[:, None])
-    out[:, :2] = fp16_bytes(d)
-    out[:, 2:] = q.astype(np.int8).view(np.uint8)
-
+# -- 32-weight blocks (bit-identical to gguf.quants, which matches ggml-quants.c; Q8_0, Q4_0 in ggml_fast) ------
 
 def _nibbles(q: np.ndarray) -> np.ndarray:
     """32 values 0..15 per block -> 16 bytes: low nibble element j, high nibble element j + 16."""
@@ -98,14 +91,6 @@ def _nibbles(q: np.ndarray) -> np.ndarray:
 def _high_bits(q: np.ndarray) -> np.ndarray:
     """Bit 4 of each of 32 values -> 4 bytes, element j at bit j (little-endian uint32)."""
     return np.packbits((q >> np.uint8(4)) & np.uint8(1), axis=1, bitorder="little")
-
-
-def _q4_0(b: np.ndarray, out: np.ndarray) -> None:
-    d = _signed_absmax(b) / np.float32(-8)
-    q = np.trunc(b * _inverse(d)[:, None] + np.float32(8.5)).astype(np.uint8)
-    np.minimum(q, np.uint8(15), out=q)
-    out[:, :2] = fp16_bytes(d)
-    out[:, 2:] = _nibbles(q)
 
 
 def _q4_1(b: np.ndarray, out: np.ndarray) -> None:
@@ -220,7 +205,7 @@ def _kquants() -> tuple[dict[str, BlockQuantizer], dict[str, BlockDequantizer]]:
 
 
 _QUANTIZERS: dict[str, BlockQuantizer] = {
-    "Q8_0": _q8_0, "Q4_0": _q4_0, "Q4_1": _q4_1, "Q5_0": _q5_0, "Q5_1": _q5_1, "TQ1_0": _tq1_0,
+    "Q4_1": _q4_1, "Q5_0": _q5_0, "Q5_1": _q5_1, "TQ1_0": _tq1_0,
 }
 _DEQUANTIZERS: dict[str, BlockDequantizer] = {
     "Q8_0": _dq_q8_0, "Q4_0": _dq_q4_0, "Q4_1": _dq_q4_1, "Q5_0": _dq_q5_0, "Q5_1": _dq_q5_1, "TQ1_0": _dq_tq1_0,
@@ -242,6 +227,10 @@ def quantize_rows(type_name: str, rows: Any) -> np.ndarray:
         return x.view(np.uint8).reshape(n, size)
     if type_name == "F16":
         return x.astype("<f2").view(np.uint8).reshape(n, size)
+    if type_name in ("Q8_0", "Q4_0"):  # the hot paths, in torch
+        from quantcore.formats import ggml_fast
+
+        return ggml_fast.quantize_q8_0(x) if type_name == "Q8_0" else ggml_fast.quantize_q4_0(x)
     block, bsize = BLOCKS[type_name]
     fn = _QUANTIZERS[type_name]
     out = np.empty((n, size), dtype=np.uint8)
