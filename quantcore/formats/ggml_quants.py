@@ -7,15 +7,11 @@ from typing import Any
 import numpy as np
 
 from quantcore.errors import BadInputError
+from quantcore.formats import ggml_kquants as k
+from quantcore.formats.ggml_common import BLOCKS, QK_K, as_float_rows, fp16_bytes, fp16_values, round_away
 
-QK_K = 256  # weights per super-block of the k-quants and ternary types
-
-# type -> (weights per block, bytes per block); equal to gguf.GGML_QUANT_SIZES (a test checks it)
-BLOCKS: dict[str, tuple[int, int]] = {
-    "F32": (1, 4), "F16": (1, 2), "Q8_0": (32, 34), "Q4_0": (32, 18), "Q4_1": (32, 20), "Q5_0": (32, 22),
-    "Q5_1": (32, 24), "TQ1_0": (256, 54), "Q2_K": (256, 84), "Q3_K": (256, 110), "Q4_K": (256, 144),
-    "Q5_K": (256, 176), "Q6_K": (256, 210),
-}
+__all__ = ["BLOCKS", "QK_K", "as_float_rows", "dequantize_rows", "fp16_bytes", "fp16_values", "quantize_rows",
+           "round_away", "row_bytes"]
 
 # Blocks handled per numpy call: big enough to amortize the call, small enough to stay in cache.
 _CHUNK_WEIGHTS = 1 << 16
@@ -34,39 +30,6 @@ def _layout(type_name: str) -> tuple[int, int]:
     if got is None:
         raise BadInputError(f"ggml type {type_name} has no quantizer here; known: {' '.join(BLOCKS)}")
     return got
-
-
-def as_float_rows(rows: Any) -> np.ndarray:
-    """A 2-D C-contiguous float32 numpy array from a numpy array or a torch tensor (any float dtype)."""
-    if not isinstance(rows, np.ndarray):  # a torch tensor: go through float32 on the CPU
-        import torch
-
-        rows = rows.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
-    arr = np.ascontiguousarray(rows, dtype=np.float32)
-    if arr.ndim == 1:
-        arr = arr.reshape(1, -1)
-    if arr.ndim != 2:
-        raise BadInputError(f"quantize_rows takes 2-D rows, got shape {tuple(arr.shape)}")
-    return arr
-
-
-def fp16_bytes(d: np.ndarray) -> np.ndarray:
-    """(n,) float32 -> (n, 2) little-endian IEEE half bytes, round to nearest even (= ggml_compute_fp32_to_fp16)."""
-    return d.astype("<f2").view(np.uint8).reshape(-1, 2)
-
-
-def fp16_values(raw: np.ndarray) -> np.ndarray:
-    """(n, 2) bytes of little-endian halves -> (n,) float32."""
-    return np.ascontiguousarray(raw).view("<f2").reshape(-1).astype(np.float32)
-
-
-def round_away(v: np.ndarray) -> np.ndarray:
-    """C roundf (half away from zero) of float32 values, exactly; returns float32."""
-    t = np.trunc(v)
-    frac = v - t  # exact
-    t += (frac >= 0.5).astype(np.float32)
-    t -= (frac <= -0.5).astype(np.float32)
-    return t
 
 
 def _inverse(d: np.ndarray) -> np.ndarray:
@@ -195,24 +158,15 @@ BlockQuantizer = Callable[[np.ndarray, np.ndarray], None]  # (blocks float32 (n,
 BlockDequantizer = Callable[[np.ndarray], np.ndarray]  # raw uint8 (n, bytes) -> float32 (n, B)
 
 
-def _kquants() -> tuple[dict[str, BlockQuantizer], dict[str, BlockDequantizer]]:
-    from quantcore.formats import ggml_kquants as k
-
-    return ({"Q2_K": k.quantize_q2_k, "Q3_K": k.quantize_q3_k, "Q4_K": k.quantize_q4_k, "Q5_K": k.quantize_q5_k,
-             "Q6_K": k.quantize_q6_k},
-            {"Q2_K": k.dequantize_q2_k, "Q3_K": k.dequantize_q3_k, "Q4_K": k.dequantize_q4_k,
-             "Q5_K": k.dequantize_q5_k, "Q6_K": k.dequantize_q6_k})
-
-
 _QUANTIZERS: dict[str, BlockQuantizer] = {
-    "Q4_1": _q4_1, "Q5_0": _q5_0, "Q5_1": _q5_1, "TQ1_0": _tq1_0,
+    "Q4_1": _q4_1, "Q5_0": _q5_0, "Q5_1": _q5_1, "TQ1_0": _tq1_0, "Q2_K": k.quantize_q2_k, "Q3_K": k.quantize_q3_k,
+    "Q4_K": k.quantize_q4_k, "Q5_K": k.quantize_q5_k, "Q6_K": k.quantize_q6_k,
 }
 _DEQUANTIZERS: dict[str, BlockDequantizer] = {
     "Q8_0": _dq_q8_0, "Q4_0": _dq_q4_0, "Q4_1": _dq_q4_1, "Q5_0": _dq_q5_0, "Q5_1": _dq_q5_1, "TQ1_0": _dq_tq1_0,
+    "Q2_K": k.dequantize_q2_k, "Q3_K": k.dequantize_q3_k, "Q4_K": k.dequantize_q4_k, "Q5_K": k.dequantize_q5_k,
+    "Q6_K": k.dequantize_q6_k,
 }
-_kq, _kdq = _kquants()
-_QUANTIZERS.update(_kq)
-_DEQUANTIZERS.update(_kdq)
 
 
 def quantize_rows(type_name: str, rows: Any) -> np.ndarray:
