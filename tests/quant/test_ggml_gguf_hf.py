@@ -82,7 +82,7 @@ def test_hf_llama_to_gguf(pid: str, hf_llama: Path, tmp_path: Path) -> None:
         t = got[name]
         assert np.array_equal(np.asarray(t.data), quantize_rows(t.tensor_type.name, want)), name
         back = dequantize_rows(t.tensor_type.name, np.asarray(t.data), want.shape)
-        assert np.linalg.norm(back - want) / np.linalg.norm(want) < 0.05
+        assert np.linalg.norm(back - want) / np.linalg.norm(want) < 0.1
     q = hf["model.layers.1.self_attn.q_proj.weight"]  # the unpermuted rows are not what llama.cpp reads
     back = dequantize_rows(got["blk.1.attn_q.weight"].tensor_type.name, np.asarray(got["blk.1.attn_q.weight"].data),
                            q.shape)
