@@ -1,11 +1,16 @@
-"""Q8_0 and Q4_0 rows in torch (multi-threaded, few passes over memory), byte-identical to ggml's reference.
+"""Q8_0 and Q4_0 rows in torch (few passes over memory, one thread), byte-identical to ggml's reference.
 
 Rounding: C roundf(v) (half away from zero) equals trunc(v + copysign(0.49999997f, v)) for every float32 |v| <= 128
 (checked exhaustively over all float32 values; 0.5f itself would round 0.49999997f up), and the int8 conversion
 truncates, so Q8_0 takes one add and one conversion.
+
+Threads: these kernels are memory-bound; torch's intra-op threads gain little on an idle machine and lose up to 10x
+when the cores are busy (every op waits at a barrier), so they run on one thread (set for the call, then restored).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,6 +20,18 @@ if TYPE_CHECKING:
 
 _CHUNK = 1 << 18  # weights per step: ~1 MB of float32, split over torch's threads
 _HALF_DOWN = 0.49999997  # the float32 just below 0.5
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def _blocks(x: np.ndarray, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,6 +60,14 @@ def quantize_q8_0(x: np.ndarray) -> np.ndarray:
     b, out = _blocks(x, 34)
     half = torch.tensor(_HALF_DOWN, dtype=torch.float32)
     step = _CHUNK // 32
+    with _one_thread():
+        _q8_0_chunks(b, out, half, step)
+    return out.numpy().reshape(x.shape[0], -1)
+
+
+def _q8_0_chunks(b: torch.Tensor, out: torch.Tensor, half: torch.Tensor, step: int) -> None:
+    import torch
+
     for s in range(0, b.shape[0], step):
         c = b[s:s + step]
         lo, hi = torch.aminmax(c, dim=1)
@@ -51,7 +76,6 @@ def quantize_q8_0(x: np.ndarray) -> np.ndarray:
         v += torch.copysign(half, v)
         out[s:s + step, 2:] = v.to(torch.int8).view(torch.uint8)
         out[s:s + step, :2] = _half_bytes(d)
-    return out.numpy().reshape(x.shape[0], -1)
 
 
 def _signed_absmax(c: torch.Tensor) -> torch.Tensor:
@@ -74,7 +98,14 @@ def quantize_q4_0(x: np.ndarray) -> np.ndarray:
     import torch
 
     b, out = _blocks(x, 18)
-    step = _CHUNK // 32
+    with _one_thread():
+        _q4_0_chunks(b, out, _CHUNK // 32)
+    return out.numpy().reshape(x.shape[0], -1)
+
+
+def _q4_0_chunks(b: torch.Tensor, out: torch.Tensor, step: int) -> None:
+    import torch
+
     for s in range(0, b.shape[0], step):
         c = b[s:s + step]
         d = _signed_absmax(c) / -8
@@ -83,4 +114,3 @@ def quantize_q4_0(x: np.ndarray) -> np.ndarray:
         q = v.to(torch.uint8).clamp_max_(15)
         out[s:s + step, 2:] = q[:, :16] | (q[:, 16:] << 4)
         out[s:s + step, :2] = _half_bytes(d)
-    return out.numpy().reshape(x.shape[0], -1)
