@@ -190,6 +190,8 @@ def requantize_gguf(src: Path | str, dst: Path | str, precision: str, inventory:
     """
     import gguf
 
+    if precision.strip().lower() not in FILE_TYPES:
+        raise BadInputError(f"'{precision}' is not a GGUF precision; use one of {', '.join(FILE_TYPES)}")
     reader = gguf.GGUFReader(str(src), "r")
     specs = requantize_plan(reader, inventory, precision)
     arch = str(reader.fields["general.architecture"].contents())

@@ -36,18 +36,26 @@ def inventory(smollm2: Path):
     return read_gguf(smollm2)
 
 
+@pytest.fixture(scope="module")
+def source_reader(smollm2: Path) -> gguf.GGUFReader:
+    return gguf.GGUFReader(str(smollm2))
+
+
 @pytest.fixture(scope="module", params=["q4_k_m", "q8_0"])
 def written(request: pytest.FixtureRequest, smollm2: Path, inventory, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("gguf") / f"smollm2-{request.param}.gguf"
     seen: list[float] = []
     specs = requantize_gguf(smollm2, out, request.param, inventory, progress=lambda _, f: seen.append(f))
     assert seen and seen[-1] == 1.0 and seen == sorted(seen)
-    return request.param, out, specs
+    return request.param, gguf.GGUFReader(str(out)), specs
+
+
+def _raw(field) -> list[bytes]:
+    return [bytes(field.parts[i]) for i in field.data]
 
 
 def test_tensors_byte_identical_to_llama_quantize(written) -> None:
-    pid, path, _ = written
-    reader = gguf.GGUFReader(str(path))
+    pid, reader, _ = written
     ours = {t.name: [t.tensor_type.name, digest(np.asarray(t.data))] for t in reader.tensors}
     theirs = GOLDEN["smollm2"][pid]
     assert ours == theirs
@@ -55,23 +63,24 @@ def test_tensors_byte_identical_to_llama_quantize(written) -> None:
     assert kinds == ({"F32", "Q8_0", "Q5_0", "Q4_K", "Q6_K"} if pid == "q4_k_m" else {"F32", "Q8_0"})
 
 
-def test_metadata_copied_and_file_type_set(written, smollm2: Path) -> None:
-    pid, path, _ = written
-    src, dst = gguf.GGUFReader(str(smollm2)), gguf.GGUFReader(str(path))
+def test_metadata_copied_and_file_type_set(written, source_reader: gguf.GGUFReader) -> None:
+    pid, dst, _ = written
     assert dst.fields["general.file_type"].contents() == {"q4_k_m": 15, "q8_0": 7}[pid]
     assert dst.fields["general.quantization_version"].contents() == 2
-    for name, field in src.fields.items():
+    assert [k for k in dst.fields if k != "general.file_type"] == \
+        [k for k in source_reader.fields if k not in ("general.file_type",)]  # same keys, same order
+    for name, field in source_reader.fields.items():
         if name.startswith("GGUF.") or name == "general.file_type":
             continue
         assert dst.fields[name].types == field.types, name
-        assert dst.fields[name].contents() == field.contents(), name
-    assert len(dst.fields["tokenizer.ggml.tokens"].contents()) == 49152
+        assert _raw(dst.fields[name]) == _raw(field), name
+    assert len(dst.fields["tokenizer.ggml.tokens"].data) == 49152
 
 
-def test_read_back_types_shapes_and_values(written, smollm2: Path) -> None:
-    _, path, specs = written
-    src = {t.name: t for t in gguf.GGUFReader(str(smollm2)).tensors}
-    dst = gguf.GGUFReader(str(path)).tensors
+def test_read_back_types_shapes_and_values(written, source_reader: gguf.GGUFReader) -> None:
+    _, reader, specs = written
+    src = {t.name: t for t in source_reader.tensors}
+    dst = reader.tensors
     for t, spec in zip(dst, specs):
         assert t.name == spec.name and t.tensor_type.name == spec.ggml_type
         assert [int(d) for d in t.shape] == [int(d) for d in src[t.name].shape] == list(reversed(spec.shape))
@@ -87,15 +96,24 @@ def test_read_back_types_shapes_and_values(written, smollm2: Path) -> None:
 
 def test_cancel_and_errors_leave_no_file(smollm2: Path, inventory, tmp_path: Path) -> None:
     out = tmp_path / "x.gguf"
+    x = np.ones((2, 256), np.float32)
+    specs = [TensorSpec(f"t{i}.weight", (2, 256), "Q4_K") for i in range(3)]
     cancel = threading.Event()
-    cancel.set()
+    seen: list[str] = []
+
+    def progress(name: str, _: float) -> None:  # cancel once the first tensor is on disk
+        seen.append(name)
+        cancel.set()
+
     with pytest.raises(CancelledError):
-        requantize_gguf(smollm2, out, "q4_0", inventory, cancel=cancel)
+        write_gguf(out, "llama", [], specs, (quantize_rows("Q4_K", x) for _ in specs), progress, cancel)
+    assert seen == ["t0.weight"]
     with pytest.raises(BadInputError, match="not a GGUF precision"):
         requantize_gguf(smollm2, out, "nf4", inventory)
-    spec = TensorSpec("a.weight", (2, 256), "Q4_K")
     with pytest.raises(BadInputError, match="bytes for a Q4_K tensor"):
-        write_gguf(out, "llama", [], [spec], [np.zeros(10, np.uint8)])
+        write_gguf(out, "llama", [], specs[:1], [np.zeros(10, np.uint8)])
+    with pytest.raises(BadInputError, match="does not list this GGUF"):
+        requantize_gguf(smollm2, out, "q8_0", inventory.__class__(inventory.id, "gguf", inventory.tensors[:3]))
     assert list(tmp_path.iterdir()) == []
 
 
