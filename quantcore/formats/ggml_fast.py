@@ -95,8 +95,6 @@ def _signed_absmax(c: torch.Tensor) -> torch.Tensor:
 
 def quantize_q4_0(x: np.ndarray) -> np.ndarray:
     """quantize_row_q4_0_ref: d = max / -8 (max: the signed absmax), q = min(15, (int)(x / d + 8.5))."""
-    import torch
-
     b, out = _blocks(x, 18)
     with _one_thread():
         _q4_0_chunks(b, out, _CHUNK // 32)

@@ -14,7 +14,7 @@ __all__ = ["BLOCKS", "QK_K", "as_float_rows", "dequantize_rows", "fp16_bytes", "
            "round_away", "row_bytes"]
 
 # Blocks handled per numpy call: big enough to amortize the call, small enough to stay in cache.
-_CHUNK_WEIGHTS = 1 << 16
+_CHUNK_WEIGHTS = 1 << 17
 
 
 def row_bytes(type_name: str, cols: int) -> int:
