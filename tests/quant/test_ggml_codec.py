@@ -143,3 +143,13 @@ def test_ternary_refuses_vectors_and_unknown_mixture_is_refused() -> None:
         quantize_gguf(torch.ones(4, 256), "nf4")
     with pytest.raises(BadInputError, match="does not match"):
         quantize_gguf(torch.ones(4, 256), "q8_0", info=CASES[0][0])
+
+
+def test_counted_copies() -> None:
+    """An inventory entry standing for `count` identical tensors: one type for all, or a clear refusal."""
+    up = TensorInfo("blk.3.ffn_up.weight", (64, 512), "BF16", "mlp", "ffn_up", 3, count=3)
+    q = quantize_gguf(torch.randn(3, 64, 512), "q4_k_m", info=up, arch=ARCH)
+    assert q.nbytes == tensor_bytes(up, get_precision("q4_k_m"), ARCH)
+    v = TensorInfo("attn_v.weight", (128, 512), "BF16", "attention", "attn_v", None, count=16)
+    with pytest.raises(BadInputError, match="copies take different GGUF types"):
+        quantize_gguf(torch.randn(16, 128, 512), "q4_k_m", info=v, arch=ARCH)
