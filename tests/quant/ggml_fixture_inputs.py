@@ -61,7 +61,8 @@ def special_rows(seed: int, rows: int, cols: int) -> np.ndarray:
 
 
 def read_safetensors_f32(path: Path) -> dict[str, np.ndarray]:
-    """The F32 tensors of a .safetensors file (header JSON + raw little-endian data), without the safetensors package."""
+    """The F32 tensors of a .safetensors file (header JSON + raw little-endian data), without the safetensors
+    package."""
     raw = Path(path).read_bytes()
     n = struct.unpack("<Q", raw[:8])[0]
     header = json.loads(raw[8:8 + n])
@@ -148,3 +149,7 @@ def smollm2_gguf() -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     return next(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"), None)
+
+
+if __name__ == "__main__":  # the SmolLM2 GGUF's path, for the golden scripts' command lines
+    print(smollm2_gguf())
