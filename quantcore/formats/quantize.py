@@ -19,8 +19,8 @@ CODEC_MODULES = (
     "quantcore.formats.bnb",  # int8 (LLM.int8()), bnb4 (nf4 / fp4)
     "quantcore.formats.affine",  # int family
     "quantcore.formats.microscaling",  # mxfp4, nvfp4
-    "quantcore.formats.lowbit",  # binary, ternary
-    "quantcore.formats.gguf_codec",  # gguf (q8_0 ... q2_k mixtures)
+    "quantcore.formats.lowbit",  # binary
+    "quantcore.formats.gguf_codec",  # gguf (q8_0 ... q2_k mixtures), ternary (TQ1_0)
     "quantcore.formats.gptq",  # gptq
     "quantcore.formats.awq",  # awq
 )

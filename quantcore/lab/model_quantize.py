@@ -72,7 +72,10 @@ def quantize_model(path: Path, precision_id: str, patterns: list[str] | None = N
     refs = select(list_tensors(path), patterns)
     exact = set(patterns or ()) & {r.name for r in refs}  # tensors named exactly: refused if the format skips them
     infos, arch = _infos(path)
-    writer = _writer(out) if out is not None else None
+    to_gguf = out is not None and Path(out).suffix.lower() == ".gguf"
+    if to_gguf and patterns:
+        raise BadInputError(f"{out}: a GGUF file holds the whole model; drop --tensor to write one")
+    writer = _writer(out) if out is not None and not to_gguf else None
     results: list[TensorResult] = []
     total = sum(r.nbytes for r in refs) or 1
     done = 0
@@ -90,18 +93,31 @@ def quantize_model(path: Path, precision_id: str, patterns: list[str] | None = N
         if writer is not None:
             writer.abort()
         raise
+    if to_gguf:
+        write_gguf_model(path, Path(out), p.id, progress, cancel)
     if progress is not None:
         progress("done", 1.0)
     return results
+
+
+def write_gguf_model(path: Path, out: Path, precision_id: str, progress: Progress | None = None,
+                     cancel: threading.Event | None = None) -> None:
+    """A loadable GGUF of a catalog GGUF id: a .gguf source re-quantized with its metadata copied, or a Hugging Face
+    llama/mistral folder converted (formats/gguf_write.py, formats/gguf_hf.py); written atomically."""
+    from quantcore.formats.gguf_hf import convert_hf_llama
+    from quantcore.formats.gguf_write import requantize_gguf
+    from quantcore.sources.gguf_header import read_gguf
+
+    if Path(path).suffix.lower() == ".gguf":
+        requantize_gguf(path, out, precision_id, read_gguf(Path(path)), progress, cancel)
+    else:
+        convert_hf_llama(path if Path(path).is_dir() else Path(path).parent, out, precision_id, progress, cancel)
 
 
 def _writer(out: Path) -> Any:
     from quantcore.lab.writer import StreamingSafetensorsWriter
 
     suffix = Path(out).suffix.lower()
-    if suffix == ".gguf":
-        # hook for the GGUF writer (formats/gguf_write.py): q8_0 ... q2_k tensors written as ggml blocks
-        raise BadInputError(f"{out}: writing .gguf is not available in this build yet; write .safetensors")
     if suffix != ".safetensors":
         raise BadInputError(f"{out}: --out must end in .safetensors (or .gguf)")
     return StreamingSafetensorsWriter(Path(out), {"format": "pt"})

@@ -12,7 +12,6 @@ import torch
 from safetensors.torch import save_file
 
 from quantcore.errors import BadInputError
-from quantcore.formats import catalog
 from quantcore.formats.quantize import dequantize, quantize
 from quantcore.lab.histogram import CancelledError, histogram_of_model, histogram_of_tensor
 from quantcore.lab.levels import quantization_levels
