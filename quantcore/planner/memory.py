@@ -8,10 +8,10 @@ from typing import Callable
 from quantcore.errors import BadInputError
 from quantcore.formats import catalog as formats
 from quantcore.model.inventory import Architecture, Inventory
-from quantcore.planner.activations import (FP32, check_count, inference_activation_bytes,
-                                           prefill_chunk_tokens, training_activation_bytes)
-from quantcore.planner.training import (MAIN_GRAD_BYTES, largest_tensor, lora_shapes, memo, numel,
-                                        optimizer_state_bytes, trainable_shapes)
+from quantcore.planner.activations import FP32, check_count, inference_activation_bytes, prefill_chunk_tokens
+from quantcore.planner.llamacpp_graph import GraphShape, compute_buffer_bytes
+from quantcore.planner.recipes import training_lines
+from quantcore.planner.training import largest_tensor, lora_shapes
 from quantcore.planner.workload import (
     MAX_BATCH,
     MAX_CONTEXT,
@@ -206,26 +206,20 @@ def memory_breakdown(inv: Inventory, pid: str, workload: Workload,
     weights = formats.weight_bytes(inv, pid)
     if w.mode == "inference":
         kv = kv_cache_bytes(arch, w.context, w.batch, w.kv_dtype)
-        act = inference_activation_bytes(arch, w.batch, w.context, w.flash_attention,
-                                         prefill_chunk_tokens(w.engine, gpu_memory_bytes), act_bytes)
+        if w.engine == "llamacpp":
+            act = llamacpp_compute_bytes(arch, w.batch, w.context, w.ubatch, w.flash_attention)
+        else:
+            act = inference_activation_bytes(arch, w.batch, w.context, w.flash_attention,
+                                             prefill_chunk_tokens(w.engine, gpu_memory_bytes), act_bytes)
         return MemoryBreakdown(weights=weights, kv_cache=kv, activations=act, gradients=0, optimizer=0, adapters=0,
                                overhead=overhead_bytes(w, gpu_memory_bytes, act))
     _check_training_precision(p.id, p.training, w.mode)
-    master = p.storage_bits < 32
-    if w.mode == "full":
-        shapes = trainable_shapes(inv)
-        adapters = 0
-    else:
-        shapes = lora_shapes(inv, w.lora_targets, w.lora_rank)
-        if not shapes:
-            raise BadInputError(f"{inv.id}: no tensor matches the LoRA targets {', '.join(w.lora_targets)}; "
-                                f"its matrix kinds are: {', '.join(_matrix_kinds(inv))} (or use all-linear)")
-        adapters = numel(shapes) * 2
-    trainable = numel(shapes)
-    gradients = trainable * MAIN_GRAD_BYTES
-    optimizer = memo(inv, ("opt", w.mode, w.lora_targets, w.lora_rank, w.optimizer, master),
-                      lambda: optimizer_state_bytes(shapes, w.optimizer, master))
-    act = training_activation_bytes(arch, w.batch, w.context, w.recompute, w.flash_attention, act_bytes)
+    if w.mode != "full" and not lora_shapes(inv, w.lora_targets, w.lora_rank):
+        raise BadInputError(f"{inv.id}: no tensor matches the LoRA targets {', '.join(w.lora_targets)}; "
+                            f"its matrix kinds are: {', '.join(_matrix_kinds(inv))} (or use all-linear)")
+    lines = training_lines(inv, pid, w, w.effective_recompute)
+    weights, gradients, optimizer, adapters = lines.weights, lines.gradients, lines.optimizer, lines.adapters
+    act = lines.activations
     dp, stage = w.data_parallel, w.zero_stage
     if stage >= 1:
         optimizer = -(-optimizer // dp)
@@ -240,6 +234,27 @@ def memory_breakdown(inv: Inventory, pid: str, workload: Workload,
             gradients += largest * act_bytes
     return MemoryBreakdown(weights=weights, kv_cache=0, activations=act, gradients=gradients, optimizer=optimizer,
                            adapters=adapters, overhead=overhead_bytes(w, gpu_memory_bytes, act))
+
+
+def llamacpp_shape(arch: Architecture) -> GraphShape:
+    """What llama.cpp's compute graph needs of an architecture."""
+    moe = arch.is_moe and arch.experts_per_token > 0
+    return GraphShape(n_embd=arch.hidden_size, n_head=arch.num_heads, n_head_kv=arch.num_kv_heads,
+                      head_dim=arch.head_dim, n_ff=arch.intermediate_size or 4 * arch.hidden_size,
+                      n_vocab=arch.vocab_size, n_layer=max(1, arch.num_layers), gated=arch.gated_mlp,
+                      n_expert=arch.num_experts if moe else 0, n_expert_used=arch.experts_per_token if moe else 0,
+                      n_ff_exp=(arch.moe_intermediate_size or arch.intermediate_size) if moe else 0,
+                      n_ff_shexp=arch.num_shared_experts * (arch.moe_intermediate_size or 0) if moe else 0)
+
+
+def llamacpp_compute_bytes(arch: Architecture, batch: int, context: int, ubatch: int, flash_attention: bool) -> int:
+    """llama.cpp's compute buffer: the worst-case graph of one ubatch (min(n_ubatch, tokens) tokens, every one an
+    output, attending to the whole per-sequence cache) replayed through ggml's allocator (llamacpp_graph.py)."""
+    check_count("batch", batch)
+    check_count("context", context)
+    if batch == 0 or context == 0 or arch.encoder_only:
+        return 0
+    return compute_buffer_bytes(llamacpp_shape(arch), min(ubatch, batch * context), context, flash_attention)
 
 
 def _check_training_precision(pid: str, training: str, mode: str) -> None:
