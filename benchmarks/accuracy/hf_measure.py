@@ -6,8 +6,8 @@ Every case runs in its own subprocess (a clean process high-water mark). Models 
 configs of real families (Llama, Qwen2, Gemma-2, GPT-2, Mixtral-style MoE) with random weights. Measured, exactly:
 parameter, gradient, optimizer-state, LoRA-adapter and KV-cache bytes (sums of storage sizes), the live bytes kept
 for backward after the forward pass, and the peak of live tensor bytes over a whole step (StorageTracker), on the
-second step (optimizer states already exist); plus the process view: peak RSS during the step minus the RSS
-before the model was built.
+second step (optimizer states already exist; inference after a warm-up forward); plus the process view: the
+RSS growth during the step (VmHWM reset, freed heap trimmed first) + the tensors alive when it began.
 
 Training recipes (what a user of each stack runs):
   mixed   bf16 mixed precision as Megatron-LM / DeepSpeed: bf16 model, fp32 main gradients accumulated by hooks,
@@ -45,7 +45,7 @@ CONFIGS = {
                     "num_key_value_heads": 2, "head_dim": 64, "num_hidden_layers": 2, "vocab_size": 256000,
                     "sliding_window": 4096, "max_position_embeddings": 8192},
     "gpt2-50k": {"model_type": "gpt2", "n_embd": 512, "n_layer": 2, "n_head": 8, "vocab_size": 50257,
-                 "n_positions": 1024},
+                 "n_positions": 1024, "attn_pdrop": 0.0, "resid_pdrop": 0.0, "embd_pdrop": 0.0},
     "mixtral-moe": {"model_type": "mixtral", "hidden_size": 512, "intermediate_size": 768, "num_attention_heads": 8,
                     "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 32000, "num_local_experts": 8,
                     "num_experts_per_tok": 2, "max_position_embeddings": 4096},
@@ -102,7 +102,7 @@ def run_case(name: str) -> dict:
     import torch
     import transformers
 
-    from torch_tracker import StorageTracker, hwm_bytes, reset_hwm, rss_bytes, storage_bytes
+    from torch_tracker import StorageTracker, hwm_bytes, reset_hwm, rss_bytes, storage_bytes, trim_heap
 
     if spec_needs_peft(name):
         import peft  # noqa: F401  (imported before the baseline RSS is read)
@@ -120,10 +120,14 @@ def run_case(name: str) -> dict:
     if spec["mode"] == "inference":
         model = transformers.AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16).eval()
         params = list(model.parameters()) + list(model.buffers())
-        out["param_bytes"] = storage_bytes(params)
+        out["param_bytes"] = storage_bytes(list(model.parameters()))  # buffers (rotary inv_freq) apart
+        out["buffer_bytes"] = storage_bytes(list(model.buffers()))
+        with torch.no_grad():  # warm-up: kernels' first-use allocations are not the prefill's
+            model(input_ids=ids, use_cache=True, logits_to_keep=1)
         tr = StorageTracker()
         tr.track(params, ids)
         base = tr.current
+        trim_heap()
         reset_hwm()
         hwm0 = rss_bytes()
         with tr, torch.no_grad():
@@ -137,7 +141,6 @@ def run_case(name: str) -> dict:
         out["peak_above_weights"] = tr.peak - base
         out["peak_at"] = tr.peak_at
         out["process_peak_above_weights"] = hwm_bytes() - hwm0
-        out["process_total"] = hwm_bytes() - rss0
         return out
     # ---- training ----
     recipe = spec["recipe"]
@@ -173,7 +176,13 @@ def run_case(name: str) -> dict:
         out["adapter_bytes"] = storage_bytes(adapters)
     model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]
-    out["param_bytes"] = storage_bytes([p for p in model.parameters()] + list(model.buffers()))
+    # bitsandbytes keeps a 4-bit weight's absmax / quant_map / nested statistics on its quant_state, not as
+    # parameters: count them as they are serialized (weight.absmax, weight.quant_map, ...)
+    qstats = [v for p in model.parameters() if getattr(p, "quant_state", None) is not None
+              for v in p.quant_state.as_dict(packed=True).values() if isinstance(v, torch.Tensor)]
+    out["quant_state_bytes"] = storage_bytes(qstats)
+    out["param_bytes"] = storage_bytes(list(model.parameters())) + out["quant_state_bytes"]
+    out["buffer_bytes"] = storage_bytes(list(model.buffers()))
     out["frozen_param_bytes"] = storage_bytes([p for p in model.parameters() if not p.requires_grad])
     out["trainable_params"] = sum(p.numel() for p in trainable)
     master: list = []
@@ -226,6 +235,7 @@ def run_case(name: str) -> dict:
     rec: dict = {}
     tr.reset_peak()
     before = tr.current
+    trim_heap()
     reset_hwm()
     hwm0 = rss_bytes()
     t0 = time.perf_counter()
@@ -237,8 +247,9 @@ def run_case(name: str) -> dict:
     out["grad_bytes"] = rec["grad_bytes"]
     out["peak"] = tr.peak
     out["peak_at"] = tr.peak_at
-    out["process_peak"] = hwm_bytes() - rss0
-    out["process_peak_above_start"] = hwm_bytes() - hwm0
+    out["process_peak_since_start"] = hwm_bytes() - rss0  # includes building the model (a looser view)
+    # the process view of the step: RSS growth during it + the tensors alive when it began
+    out["process_peak"] = hwm_bytes() - hwm0 + before
     return out
 
 

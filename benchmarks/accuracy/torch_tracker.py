@@ -92,3 +92,13 @@ def reset_hwm() -> bool:
         return True
     except OSError:
         return False
+
+
+def trim_heap() -> None:
+    """Give freed heap pages back to the OS (glibc malloc_trim), so RSS before a measured step is the live data."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass

@@ -312,3 +312,43 @@ def _largest(fits: Callable[[int], bool], limit: int) -> int:
     return lo
 
 
+
+
+# --- what the plan states about these formulas ------------------------------------------------------------------
+
+GGUF_FROM_CONFIG_NOTE = (
+    "GGUF rows planned from a config follow today's llama.cpp mixture rules (they match current files within 0.3%); "
+    "files made before 2024 used other rules (a 2023 Q2_K of Llama-2-7B is ~10% bigger, a Dec-2023 Mixtral Q4_K_M "
+    "~7% smaller): open the .gguf itself for its exact bytes")
+
+
+def assumption_lines(inv: Inventory, w: Workload) -> list[str]:
+    """The constants behind the activation and training lines, as the plan's assumptions state them."""
+    from quantcore.planner.workload import RECIPE_LABELS
+
+    if w.mode == "inference":
+        if w.engine == "llamacpp":
+            return [f"llama.cpp compute buffer: its worst-case graph of one ubatch (n_ubatch {w.ubatch}, every token "
+                    "an output: logits n_ubatch x vocab x 4 B) replayed through ggml's allocator, F32 intermediates; "
+                    f"flash attention {'on (llama.cpp default auto resolves to on for CPU and CUDA)' if w.flash_attention else 'off: F32 KQ scores per head + F32 mask, 4 B per score'}; "
+                    "the host-side logits output buffer is not counted"]
+        return ["activations: transformers prefill peak measured tensor by tensor (4 hidden-sized tensors alive + "
+                "the largest of the MLP intermediates, attention, last-position logits) at 2 B (4 B for fp32 rows)"]
+    recompute = w.effective_recompute
+    lines = [f"recomputation '{recompute}'" + (" (auto: gradient checkpointing for LoRA/QLoRA, as peft's "
+                                                 "prepare_model_for_kbit_training sets it)" if w.recompute == "auto" else "")]
+    if w.mode == "full":
+        lines.append(f"full fine-tuning recipe {w.recipe}: {RECIPE_LABELS[w.recipe]}; B/param weights + gradients + "
+                     "AdamW: bf16-mixed 2 + 4 + 12, bf16-pure 2 + 2 + 4 (+ foreach sqrt(v) copy of 2 during the "
+                     "step), hf-trainer 4 + 4 + 8 (+ autocast bf16 weight copies 2 kept for backward); fp32 rows "
+                     "4 + 4 + 8 (fp32 training only when asked for)")
+    else:
+        lines.append("LoRA adapters in fp32 as peft keeps them (4 B + 4 B gradients + 8 B AdamW moments per adapter "
+                     "parameter, no master copy); peft keeps an fp32 copy of each adapted input for backward"
+                     + ("; QLoRA casts every unquantized parameter to fp32 (prepare_model_for_kbit_training)"
+                        if w.mode == "qlora" else ""))
+    lines.append("training activations: the tensors transformers saves for backward per architecture (gated MLP, "
+                 "RMSNorm fp32 inputs, rotary q/k, fp32 log-softmax of the loss 4 B x tokens x vocab); the step's "
+                 "peak is the largest of the loss backward (+ 8 B x tokens x vocab), a recomputed layer, and the "
+                 "end of backward / optimizer step (measured, benchmarks/accuracy)")
+    return lines

@@ -12,6 +12,8 @@ Full fine-tuning recipes (bytes per parameter, AdamW):
 An fp32 precision row trains in plain fp32: 4 + 4 + 8 = 16, no copies.
 LoRA / QLoRA: the base stays frozen at the row's precision; peft keeps the adapters in fp32 (it upcasts them on
 bf16/fp16 bases), so adapters 4 + their gradients 4 + AdamW moments 8 B per adapter parameter, no master copy.
+QLoRA runs peft's prepare_model_for_kbit_training, which casts every unquantized parameter (embeddings, lm_head,
+norms) to fp32, and turns gradient checkpointing on (recompute "auto").
 """
 from __future__ import annotations
 
@@ -75,6 +77,8 @@ def training_lines(inv: Inventory, pid: str, w: Workload, recompute: str) -> Tra
                 step_transient = BF16 * n  # foreach AdamW: torch._foreach_sqrt(exp_avg_sqs)
         a = FP32 if recipe == "fp32" else BF16
     else:
+        if w.mode == "qlora":
+            weights += memo(inv, ("kbit_upcast", pid), lambda: kbit_upcast_bytes(inv, pid))
         shapes = lora_shapes(inv, w.lora_targets, w.lora_rank)
         n = numel(shapes)
         adapters = FP32 * n
@@ -94,6 +98,17 @@ def training_lines(inv: Inventory, pid: str, w: Workload, recompute: str) -> Tra
     peak = max(loss_phase, recompute_phase, step_phase)
     return TrainingLines(weights=weights, gradients=grads, optimizer=optimizer, adapters=adapters,
                          activations=peak - grads, persistent_gradients=persistent)
+
+
+def kbit_upcast_bytes(inv: Inventory, pid: str) -> int:
+    """What peft's prepare_model_for_kbit_training adds: it casts every parameter left unquantized (embeddings,
+    lm_head, norms, biases) to fp32 (measured: the qlora golden case)."""
+    p = formats.get_precision(pid)
+    extra = 0
+    for t in inv.tensors:
+        if t.role != "buffer" and not formats.quantized_by(t, p):
+            extra += FP32 * t.numel - formats.tensor_bytes(t, p, inv.arch)
+    return max(0, extra)
 
 
 def lora_sites(targets: tuple[str, ...]) -> frozenset[str]:
