@@ -62,10 +62,18 @@ def _overhead(w: Workload, overhead: int) -> str:
 
 
 def _activations(w: Workload, act: int) -> str:
-    if w.mode == "inference":
-        rule = ("peak transient of one layer's forward pass over the prompt (attention scores or MLP "
-                "intermediate, the residual stream, last-position logits in fp32); buffers are reused across layers")
+    if w.mode == "inference" and w.engine == "llamacpp":
+        rule = (f"llama.cpp's compute buffer: its worst-case graph for one ubatch of {w.ubatch} tokens (every one an "
+                "output, so the logits n_ubatch x vocab x 4 B are always reserved) placed by ggml's allocator; "
+                + ("flash attention on (llama.cpp's default 'auto')" if w.flash_attention else
+                   "without flash attention: F32 KQ scores per head + F32 mask"))
+    elif w.mode == "inference":
+        rule = ("peak of the prefill as transformers runs it: 4 hidden-sized tensors alive (input embeddings, layer "
+                "input, residual, normed input) + the largest of the MLP intermediates, the attention tensors and "
+                "the last-position logits in fp32; buffers are reused across layers")
     else:
-        rule = (f"activations kept for the backward pass (Korthikanti et al., recomputation '{w.recompute}'), plus "
-                "the fp32 logits of the loss")
+        rule = (f"what the step holds above weights, gradients and optimizer states at its peak: the tensors saved "
+                f"for backward (recomputation '{w.effective_recompute}'), the fp32 log-softmax of the loss, and the "
+                "loss backward's two fp32 tokens x vocab buffers (or, if larger, a recomputed layer or the optimizer "
+                "step's temporaries)")
     return f"{rule}: {act:,} B ({format_bytes(act)})"

@@ -186,12 +186,11 @@ def memory_breakdown(inv: Inventory, pid: str, workload: Workload,
 
     Tensor parallelism is applied afterwards with .for_tensor_parallel(n). gpu_memory_bytes (the GPU's VRAM) is
     only needed by engines whose overhead depends on it (vLLM, SGLang, an explicit utilization).
-    inference: weights at pid + KV cache + the prefill activation peak.
-    full: weights at pid (a precision with training == "full"); fp32 main gradients (4 B/param) and the optimizer
-      states with an fp32 master copy unless pid is fp32 itself: AdamW in bf16 = 2 + 4 + 12 = 18 B/param and in
-      fp32 = 4 + 4 + 8 = 16 B/param, as Megatron-LM's distributed-optimizer table.
-    lora / qlora: base weights at pid, frozen (no gradients, no optimizer states); adapters in 16-bit with fp32
-      gradients and the optimizer's states + master copy. qlora needs a precision with training == "qlora".
+    inference: weights at pid + KV cache + the prefill activation peak (transformers-style engines) or llama.cpp's
+      compute buffer (engine "llamacpp": its graph replayed through ggml's allocator, llamacpp_graph.py).
+    full / lora / qlora: the recipe's weights, gradients and optimizer states, fp32 LoRA adapters, and the
+      activation line that makes the total the step's peak (recipes.py, train_activations.py; measured in
+      benchmarks/accuracy). qlora needs a precision with training == "qlora".
     ZeRO over data_parallel d: stage 1 shards the optimizer states, 2 also the gradients, 3 also the weights and
       adapters, and stage 3 adds the gathered 16-bit copy of the largest tensor and its gradient (DeepSpeed's
       4 x largest_layer_params).
