@@ -26,7 +26,7 @@ I64 = 8
 CPU_ALIGNMENT = 32  # ggml-cpu buffer alignment (TENSOR_ALIGNMENT); CUDA's is 128
 # Layers replayed before the last one: the allocator's free list repeats from the second layer on, so the first
 # few layers + the last layer + the output head give the same high-water mark as all of them (a test checks it).
-REPLAYED_LAYERS = 4
+REPLAYED_LAYERS = 2
 
 
 @dataclass(frozen=True)
