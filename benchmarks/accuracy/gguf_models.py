@@ -23,6 +23,8 @@ class Shape:
     n_vocab: int
     qtype: str  # F16 | Q8_0 | Q4_K
     tied: bool = False
+    n_expert: int = 0  # Mixtral-style MoE in the llama layout when > 0
+    n_expert_used: int = 0
 
     @property
     def head_dim(self) -> int:
@@ -36,6 +38,8 @@ SHAPES = (
     Shape("qwen2-gqa-64k-q8", "qwen2", 512, 8, 2, 2048, 2, 65536, "Q8_0", tied=True),
     Shape("llama-32head-4k-f16", "llama", 1024, 32, 8, 2816, 2, 4096, "F16"),
     Shape("llama-6layer-512v-f16", "llama", 1024, 32, 8, 2816, 6, 512, "F16"),
+    Shape("mixtral-8x2-32k-f16", "llama", 512, 8, 2, 768, 2, 32000, "F16", n_expert=8, n_expert_used=2),
+    Shape("moe-16x4-512v-f16", "llama", 512, 8, 2, 1024, 3, 512, "F16", n_expert=16, n_expert_used=4),
 )
 
 
@@ -83,6 +87,9 @@ def write_gguf(shape: Shape, path: str) -> str:
     w.add_rope_freq_base(500000.0)
     w.add_rope_dimension_count(shape.head_dim)
     w.add_file_type({"F16": 1, "Q8_0": 7, "Q4_K": 15}[shape.qtype])
+    if shape.n_expert:
+        w.add_expert_count(shape.n_expert)
+        w.add_expert_used_count(shape.n_expert_used)
     # an SPM-style vocabulary: unk, bos, eos, the 256 byte tokens, then fillers
     n = shape.n_vocab
     tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
@@ -111,6 +118,13 @@ def write_gguf(shape: Shape, path: str) -> str:
             w.add_tensor(f"blk.{i}.attn_v.bias", np.zeros(shape.n_head_kv * hd, np.float32))
         _matrix(w, gguf, rng, f"blk.{i}.attn_output.weight", e, shape.n_head * hd, q)
         w.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(e, np.float32))
+        if shape.n_expert:
+            x, f = shape.n_expert, shape.n_ff
+            w.add_tensor(f"blk.{i}.ffn_gate_inp.weight", (rng.standard_normal((x, e)) * 0.02).astype(np.float32))
+            for name, rows, cols in (("gate", f, e), ("up", f, e), ("down", e, f)):
+                data = (rng.standard_normal((x, rows, cols), dtype=np.float32) * 0.02).astype(np.float16)
+                w.add_tensor(f"blk.{i}.ffn_{name}_exps.weight", data)
+            continue
         _matrix(w, gguf, rng, f"blk.{i}.ffn_gate.weight", shape.n_ff, e, q)
         _matrix(w, gguf, rng, f"blk.{i}.ffn_up.weight", shape.n_ff, e, q)
         _matrix(w, gguf, rng, f"blk.{i}.ffn_down.weight", e, shape.n_ff, q if shape.n_ff % 256 == 0 else "F16")

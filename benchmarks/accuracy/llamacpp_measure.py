@@ -93,7 +93,7 @@ def main() -> None:
                           file=sys.stderr)
         llama_cpp.llama_model_free(model)
     result = {"tool": f"llama-cpp-python {llama_cpp.__version__}", "machine": platform.machine(),
-              "command": "python benchmarks/accuracy/llamacpp_measure.py", "unit": "MiB as llama.cpp logs them (%.2f)",
+              "command": "make accuracy (python benchmarks/accuracy/llamacpp_measure.py)", "unit": "MiB as llama.cpp logs them (%.2f)",
               "cases": cases}
     tmp = args.out + ".tmp"
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)

@@ -57,7 +57,9 @@ def gguf_arch(shape: dict[str, Any]) -> Architecture:
     return Architecture(model_type=shape["arch"], num_layers=shape["n_layer"], hidden_size=shape["n_embd"],
                         num_heads=shape["n_head"], num_kv_heads=shape["n_head_kv"], head_dim=hd,
                         vocab_size=shape["n_vocab"], intermediate_size=shape["n_ff"],
-                        tie_embeddings=shape.get("tied", False))
+                        tie_embeddings=shape.get("tied", False), num_experts=shape.get("n_expert", 0),
+                        experts_per_token=shape.get("n_expert_used", 0),
+                        moe_intermediate_size=shape["n_ff"] if shape.get("n_expert") else 0)
 
 
 def llamacpp_prediction(case: dict[str, Any]) -> dict[str, int]:

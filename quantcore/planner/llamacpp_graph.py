@@ -239,19 +239,27 @@ def _mlp(g: _Graph, s: GraphShape, cur: _Tensor, t: int, width: int) -> _Tensor:
 
 
 def _moe(g: _Graph, s: GraphShape, cur: _Tensor, t: int) -> _Tensor:
-    """build_moe_ffn: router logits, softmax, top-k ids and weights, MUL_MAT_ID gate/up/down per chosen expert,
-    weighting and the sum over the chosen experts; then the shared expert's MLP added."""
-    op, k, n = g.op, s.n_expert_used, s.n_expert
+    """build_moe_ffn (Mixtral / Qwen-MoE style): router logits, soft_max, argsort and its top-k view, the chosen
+    weights (GET_ROWS) normalised by their sum, MUL_MAT_ID gate/up/down for the k chosen experts of every token,
+    weighting, and the sum over the k slots; a shared expert's MLP is added on top."""
+    op, view, k, n = g.op, g.view, s.n_expert_used, s.n_expert
     probs = op(n * t * F32, op(n * t * F32, None, cur), inplace=True)  # router MUL_MAT, SOFT_MAX
-    ids = g.view(op(n * t * I32, probs))  # ARGSORT, top-k view
-    weights = op(k * t * F32, g.view(probs), ids)  # GET_ROWS of the chosen probabilities
+    top_k = view(op(n * t * I32, probs))  # ARGSORT, top-k view
+    weights = op(k * t * F32, view(probs), top_k)  # GET_ROWS
+    total = op(t * F32, view(weights))  # SUM_ROWS
+    total = op(total.size, total, inplace=True)  # CLAMP
+    weights = op(k * t * F32, view(weights), total, inplace=True)  # DIV
+    x = view(cur)
     width = s.n_ff_exp * k
-    gate = op(width * t * F32, None, cur, ids)  # MUL_MAT_ID
-    up = op(width * t * F32, None, cur, ids)
-    act = op(width * t * F32, gate, up)
-    down = op(s.n_embd * k * t * F32, None, act, ids)
-    experts = op(down.size, down, weights, inplace=True)  # MUL by the weights
-    out = op(s.n_embd * t * F32, g.view(experts))  # the sum over the k chosen experts
+    gate = op(width * t * F32, None, x, top_k)  # MUL_MAT_ID
+    up = op(width * t * F32, None, x, top_k)
+    act = op(width * t * F32, gate, up)  # SWIGLU
+    down = op(s.n_embd * k * t * F32, None, act, top_k)
+    down = op(down.size, down, weights, inplace=True)  # MUL by the weights
+    slots = [view(down) for _ in range(k)]
+    out = op(s.n_embd * t * F32, slots[0], slots[1] if k > 1 else None)  # ADD of the k slots
+    for extra in slots[2:]:
+        out = op(out.size, out, extra, inplace=True)
     if s.n_ff_shexp:
         out = op(out.size, out, _mlp(g, s, cur, t, s.n_ff_shexp), inplace=True)
     return out
