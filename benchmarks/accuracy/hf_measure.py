@@ -7,7 +7,8 @@ configs of real families (Llama, Qwen2, Gemma-2, GPT-2, Mixtral-style MoE) with 
 parameter, gradient, optimizer-state, LoRA-adapter and KV-cache bytes (sums of storage sizes), the live bytes kept
 for backward after the forward pass, and the peak of live tensor bytes over a whole step (StorageTracker), on the
 second step (optimizer states already exist; inference after a warm-up forward); plus the process view: the
-RSS growth during the step (VmHWM reset, freed heap trimmed first) + the tensors alive when it began.
+RSS growth during the step (VmHWM reset, freed heap trimmed first, glibc's mmap threshold pinned: see
+MEASURE_ENV) + the tensors alive when it began.
 
 Training recipes (what a user of each stack runs):
   mixed   bf16 mixed precision as Megatron-LM / DeepSpeed: bf16 model, fp32 main gradients accumulated by hooks,
@@ -29,6 +30,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 SEQ = 512
+# One thread (kernel workspaces per thread stay small and fixed), and glibc's mmap threshold pinned at 64 KiB:
+# by default glibc raises it up to 32 MiB as blocks are freed and keeps such freed tensors in the heap, so RSS
+# would report allocator retention (on a GPU, the caching allocator's reserved-but-free bytes, which the plan's
+# overhead line covers) rather than what the step uses.
+MEASURE_ENV = {"OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 
 # Reduced-depth configs of real families; widths keep CPU runs to seconds.
 CONFIGS = {
@@ -177,9 +183,9 @@ def run_case(name: str) -> dict:
     model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     # bitsandbytes keeps a 4-bit weight's absmax / quant_map / nested statistics on its quant_state, not as
-    # parameters: count them as they are serialized (weight.absmax, weight.quant_map, ...)
+    # parameters: count the tensors it holds (absmax, quant_map, nested_absmax, nested_quant_map)
     qstats = [v for p in model.parameters() if getattr(p, "quant_state", None) is not None
-              for v in p.quant_state.as_dict(packed=True).values() if isinstance(v, torch.Tensor)]
+              for v in p.quant_state.as_dict(packed=False).values() if isinstance(v, torch.Tensor)]
     out["quant_state_bytes"] = storage_bytes(qstats)
     out["param_bytes"] = storage_bytes(list(model.parameters())) + out["quant_state_bytes"]
     out["buffer_bytes"] = storage_bytes(list(model.buffers()))
@@ -269,7 +275,7 @@ def main() -> None:
     for name in names:
         t0 = time.time()
         p = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True,
-                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+                           env={**os.environ, **MEASURE_ENV})
         if p.returncode != 0:
             print(f"{name}: FAILED\n{p.stderr[-3000:]}", file=sys.stderr)
             continue

@@ -25,7 +25,8 @@ def inference_activation_bytes(arch: Architecture, batch: int, tokens: int, flas
     (vLLM max_num_batched_tokens, SGLang chunked_prefill_size). a = act_bytes. Alive throughout, per token:
     the input embeddings (the model's forward keeps `inputs_embeds`), the layer's input (the loop variable),
     the residual after attention and the normed input of the block running: 4h (GPT-2-style absolute position
-    embeddings keep one more, 5h); rotary models also keep cos and sin (2 x tokens x head_dim). On top, the
+    embeddings, and Gemma's sqrt(h)-scaled embeddings, keep one more, 5h); rotary models also keep cos and sin
+    (2 x tokens x head_dim). On top, the
     largest of
       MLP: gated act(gate), up and their product, 3I; a fused GELU MLP 2I; GPT-2's composite gelu_new 4I;
         MoE (transformers' grouped experts): per routed copy the gathered input h, the fused gate_up 2I_e, act
@@ -44,7 +45,8 @@ def inference_activation_bytes(arch: Architecture, batch: int, tokens: int, flas
     h, nh, nkv, hd = arch.hidden_size, arch.num_heads, arch.num_kv_heads, arch.head_dim
     eq, ekv = nh * hd, nkv * hd
     absolute = arch.model_type in _ABSOLUTE_POSITION_TYPES
-    stream = (5 if absolute else 4) * q * h * a + (0 if absolute else 2 * min(tokens, q) * hd * a)
+    extra = absolute or arch.model_type in _SCALED_EMBEDDING_TYPES
+    stream = (5 if extra else 4) * q * h * a + (0 if absolute else 2 * min(tokens, q) * hd * a)
     if flash_attention:
         attention = q * (2 * eq + 2 * ekv) * a + q * nh * FP32
     else:
@@ -56,6 +58,8 @@ def inference_activation_bytes(arch: Architecture, batch: int, tokens: int, flas
 
 _ABSOLUTE_POSITION_TYPES = frozenset({"gpt2", "gpt_bigcode", "opt", "bert", "roberta", "distilbert"})
 _COMPOSITE_GELU_TYPES = frozenset({"gpt2", "gptj", "codegen"})
+# Gemma multiplies the embeddings by sqrt(hidden) into a new tensor while the model still holds inputs_embeds
+_SCALED_EMBEDDING_TYPES = frozenset({"gemma", "gemma2", "gemma3", "gemma3_text"})
 
 
 def _mlp_peak_width(arch: Architecture) -> int:
