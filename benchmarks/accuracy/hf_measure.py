@@ -183,9 +183,10 @@ def run_case(name: str) -> dict:
     model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     # bitsandbytes keeps a 4-bit weight's absmax / quant_map / nested statistics on its quant_state, not as
-    # parameters: count the tensors it holds (absmax, quant_map, nested_absmax, nested_quant_map)
-    qstats = [v for p in model.parameters() if getattr(p, "quant_state", None) is not None
-              for v in p.quant_state.as_dict(packed=False).values() if isinstance(v, torch.Tensor)]
+    # parameters: count the tensors it holds (absmax, quant_map, nested_absmax, nested_quant_map, offset)
+    qstates = [p.quant_state for p in model.parameters() if getattr(p, "quant_state", None) is not None]
+    qstats = [v for q in qstates for v in q.as_dict(packed=False).values() if isinstance(v, torch.Tensor)]
+    qstats += [q.offset for q in qstates if isinstance(getattr(q, "offset", None), torch.Tensor)]  # nested mean
     out["quant_state_bytes"] = storage_bytes(qstats)
     out["param_bytes"] = storage_bytes(list(model.parameters())) + out["quant_state_bytes"]
     out["buffer_bytes"] = storage_bytes(list(model.buffers()))
