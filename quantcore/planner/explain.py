@@ -11,7 +11,12 @@ from quantcore.units import format_bytes
 def explain(inv: Inventory, pid: str, w: Workload, gpu_memory_bytes: int | None = None) -> dict[str, str]:
     """{line: sentence} for weights, kv_cache, overhead, plus the general rule for the other lines."""
     m = memory.memory_breakdown(inv, pid, w, gpu_memory_bytes)
-    return {"weights": _weights(inv, pid), "kv_cache": _kv(inv, w, m.kv_cache),
+    weights = _weights(inv, pid)
+    if m.weights != formats.weight_bytes(inv, pid) and w.is_training:
+        why = ("HF Trainer (bf16=True) keeps the model in fp32 and autocasts" if w.mode == "full" else
+               "peft's prepare_model_for_kbit_training casts every unquantized tensor to fp32")
+        weights += f"; in training {why}: {m.weights:,} B ({format_bytes(m.weights)})"
+    return {"weights": weights, "kv_cache": _kv(inv, w, m.kv_cache),
             "overhead": _overhead(w, m.overhead), "activations": _activations(w, m.activations)}
 
 
