@@ -10,7 +10,7 @@ MODEL  ?= meta-llama/Llama-3.1-8B
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run plan test test-tools bench dist clean
+.PHONY: setup run plan test test-tools bench accuracy dist clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,21 @@ test-tools:
 bench: setup
 	$(PY) benchmarks/plan_speed.py
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/startup.py
+
+# The accuracy suite (issue 12): measure llama.cpp (through llama-cpp-python, in its own venv: it builds from source,
+# ~10 min on 2 cores) and transformers + peft on CPU, rewrite the golden files the tests hold the planner to, and
+# BENCHMARKS.md's predicted-vs-measured table. Never part of `make test`. LLAMA_PY: a Python with llama-cpp-python.
+LLAMA_VENV ?= .venv-llama
+LLAMA_PY   ?= $(LLAMA_VENV)/bin/python
+BEFORE     ?= 0b7b158
+accuracy: setup
+	$(PIP) install -q -e ".[accuracy]"
+	test -x $(LLAMA_PY) || (python3 -m venv $(LLAMA_VENV) && $(LLAMA_VENV)/bin/pip install -q "llama-cpp-python==0.3.36" "gguf>=0.17" numpy)
+	$(LLAMA_PY) benchmarks/accuracy/llamacpp_measure.py --out tests/golden/accuracy/llamacpp.json
+	$(PY) benchmarks/accuracy/hf_measure.py --out tests/golden/accuracy/transformers.json
+	rm -rf build/accuracy-before && mkdir -p build/accuracy-before
+	git archive $(BEFORE) quantcore resources | tar -x -C build/accuracy-before
+	$(PY) benchmarks/accuracy/compare.py --before-root build/accuracy-before --write BENCHMARKS.md
 
 # the desktop bundle (PyInstaller, one folder): dist/quantplanner/quantplanner, checked by its own --self-test
 dist: setup

@@ -9,10 +9,14 @@ from app.panels.context import ContextInput
 from app.state import AppState
 from quantcore.errors import QuantPlannerError
 from quantcore.formats.catalog import kv_dtype_ids
+from quantcore.planner.workload import RECIPE_LABELS
+from quantcore.planner.workload import RECIPES as RECIPES_IDS
 
 MODES = (("inference", "Inference"), ("full", "Full fine-tune"), ("lora", "LoRA"), ("qlora", "QLoRA"))
 OPTIMIZERS = (("adamw", "AdamW"), ("adamw8bit", "8-bit AdamW"), ("sgd", "SGD + momentum"), ("adafactor", "Adafactor"))
-RECOMPUTE = (("none", "none"), ("selective", "selective"), ("full", "full (checkpointing)"))
+RECOMPUTE = (("auto", "auto (checkpointing for LoRA/QLoRA)"), ("none", "none"), ("selective", "selective"),
+             ("full", "full (checkpointing)"))
+RECIPES = tuple((r, RECIPE_LABELS[r]) for r in RECIPES_IDS)
 ENGINES = (("hf", "transformers"), ("vllm", "vLLM"), ("sglang", "SGLang"), ("llamacpp", "llama.cpp"), ("none", "none"))
 TARGETS = (("attn_q,attn_k,attn_v,attn_output", "attention q, k, v, o"), ("all-linear", "all linear layers"))
 
@@ -35,6 +39,12 @@ class WorkloadPanel(QGroupBox):
         self.flash = QCheckBox("flash attention")
         self.optimizer = combo(OPTIMIZERS)
         self.recompute = combo(RECOMPUTE)
+        self.recipe = combo(RECIPES)
+        self.recipe.setToolTip("Full fine-tuning recipe: bytes per parameter of weights + gradients + AdamW states\n"
+                               "bf16 mixed: 2 + 4 + 12; pure bf16: 2 + 2 + 4; HF Trainer bf16=True: 4 + 4 + 8")
+        self.dataset_tokens = QDoubleSpinBox(minimum=0.001, maximum=1e6, decimals=3, singleStep=10)
+        self.dataset_tokens.setSuffix(" M tokens")
+        self.epochs = QSpinBox(minimum=1, maximum=10_000)
         self.lora_rank = QSpinBox(minimum=1, maximum=4096)
         self.lora_targets = combo(TARGETS)
         self.zero = combo(tuple((i, f"ZeRO-{i}" + (" / FSDP" if i == 3 else "")) for i in range(4)))
@@ -50,6 +60,9 @@ class WorkloadPanel(QGroupBox):
         form.addRow("", self.flash)
         form.addRow("Optimizer", self.optimizer)
         form.addRow("Recompute", self.recompute)
+        form.addRow("Recipe", self.recipe)
+        form.addRow("Dataset", self.dataset_tokens)
+        form.addRow("Epochs", self.epochs)
         form.addRow("LoRA rank", self.lora_rank)
         form.addRow("LoRA targets", self.lora_targets)
         form.addRow("Sharding", self.zero)
@@ -64,6 +77,9 @@ class WorkloadPanel(QGroupBox):
         self.flash.toggled.connect(lambda v: self._set(flash_attention=v))
         self.optimizer.currentIndexChanged.connect(lambda: self._set(optimizer=self.optimizer.currentData()))
         self.recompute.currentIndexChanged.connect(lambda: self._set(recompute=self.recompute.currentData()))
+        self.recipe.currentIndexChanged.connect(lambda: self._set(recipe=self.recipe.currentData()))
+        self.dataset_tokens.valueChanged.connect(lambda v: self._set(dataset_tokens=int(round(v * 1e6))))
+        self.epochs.valueChanged.connect(lambda v: self._set(epochs=v))
         self.lora_rank.valueChanged.connect(lambda v: self._set(lora_rank=v))
         self.lora_targets.currentIndexChanged.connect(
             lambda: self._set(lora_targets=tuple(self.lora_targets.currentData().split(","))))
@@ -83,8 +99,9 @@ class WorkloadPanel(QGroupBox):
     def _enable(self) -> None:
         training = self.state.request.workload.mode != "inference"
         lora = self.state.request.workload.mode in ("lora", "qlora")
-        for w in (self.optimizer, self.recompute, self.zero, self.data_parallel):
+        for w in (self.optimizer, self.recompute, self.zero, self.data_parallel, self.dataset_tokens, self.epochs):
             w.setEnabled(training)
+        self.recipe.setEnabled(self.state.request.workload.mode == "full")
         for w in (self.lora_rank, self.lora_targets):
             w.setEnabled(lora)
 
@@ -100,7 +117,7 @@ class WorkloadPanel(QGroupBox):
         w = self.state.request.workload
         widgets = (self.mode, self.batch, self.kv, self.flash, self.optimizer,
                    self.recompute, self.lora_rank, self.lora_targets, self.zero, self.data_parallel, self.engine,
-                   self.overhead)
+                   self.overhead, self.recipe, self.dataset_tokens, self.epochs)
         for widget in widgets:
             widget.blockSignals(True)
         select(self.mode, w.mode)
@@ -110,6 +127,9 @@ class WorkloadPanel(QGroupBox):
         self.flash.setChecked(w.flash_attention)
         select(self.optimizer, w.optimizer)
         select(self.recompute, w.recompute)
+        select(self.recipe, w.recipe)
+        self.dataset_tokens.setValue(w.dataset_tokens / 1e6)
+        self.epochs.setValue(w.epochs)
         self.lora_rank.setValue(w.lora_rank)
         select(self.lora_targets, ",".join(w.lora_targets))
         select(self.zero, w.zero_stage)

@@ -15,7 +15,15 @@ def workload_args(p: argparse.ArgumentParser) -> None:
                    help="tokens per sequence: 8192, 8k, 32k, 128k (k = 1024; default: 4096 or the model's limit)")
     p.add_argument("--kv-dtype", default="fp16", help="KV cache dtype: fp16 bf16 fp8 int8 int4 q8_0 q4_0 fp32")
     p.add_argument("--optimizer", default="adamw", help="adamw | adamw8bit | sgd | adafactor")
-    p.add_argument("--recompute", default="none", help="activation recomputation: none | selective | full")
+    p.add_argument("--recompute", default="auto",
+                   help="activation recomputation: auto (checkpointing for lora/qlora) | none | selective | full")
+    p.add_argument("--recipe", default="bf16-mixed",
+                   help="full fine-tuning recipe: bf16-mixed (fp32 master, Megatron/DeepSpeed) | bf16-pure (torch "
+                        "AdamW on a bf16 model) | hf-trainer (HF Trainer bf16=True: fp32 weights, autocast)")
+    p.add_argument("--dataset-tokens", type=int, default=100_000_000,
+                   help="training tokens per epoch, for time and cost (default 100M)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--ubatch", type=int, default=512, help="llama.cpp n_ubatch (its compute buffer scales with it)")
     p.add_argument("--lora-rank", type=int, default=16)
     p.add_argument("--lora-targets", default="attn_q,attn_k,attn_v,attn_output",
                    help="comma-separated tensor kinds, or all-linear")
@@ -37,7 +45,8 @@ def workload_from_args(args: argparse.Namespace, inv: Any) -> Any:
     w = Workload(mode=args.mode, batch=args.batch, context=context, kv_dtype=args.kv_dtype,
                  flash_attention=not args.no_flash_attention, optimizer=args.optimizer, recompute=args.recompute,
                  lora_rank=args.lora_rank, lora_targets=targets, zero_stage=args.zero,
-                 data_parallel=args.data_parallel, engine=args.engine,
+                 data_parallel=args.data_parallel, engine=args.engine, recipe=args.recipe,
+                 dataset_tokens=args.dataset_tokens, epochs=args.epochs, ubatch=args.ubatch,
                  overhead_bytes=None if args.overhead is None else parse_bytes(args.overhead))
     from quantcore.formats.catalog import kv_bytes_per_element
 

@@ -11,6 +11,7 @@ from quantcore.model.inventory import Inventory
 from quantcore.planner import memory, speed
 from quantcore.planner.hardware import GPU
 from quantcore.planner.memory import MemoryBreakdown
+from quantcore.planner.train_speed import TRAINING_MFU, TrainingEstimate, training_estimate
 from quantcore.planner.workload import Workload, with_size
 
 MAX_GPUS = 64  # tensor-parallel degrees tried: divisors of the head count up to this
@@ -42,7 +43,8 @@ class GpuOption:
 
     @cached_property
     def decode_tokens_per_s(self) -> float | None:
-        if self.count is None or self.per_gpu is None or self.inventory.arch is None or self.inventory.arch.encoder_only:
+        if (self.count is None or self.per_gpu is None or self.inventory.arch is None
+                or self.inventory.arch.encoder_only or self.workload.is_training):
             return None
         return speed.decode_tokens_per_s(
             self.gpu, self.count, bytes_per_step=decode_bytes_per_step(self.inventory, self.precision, self.workload),
@@ -51,10 +53,20 @@ class GpuOption:
 
     @cached_property
     def prefill_tokens_per_s(self) -> float | None:
-        if self.count is None:
+        if self.count is None or self.workload.is_training:
             return None
         return speed.prefill_tokens_per_s(self.gpu, self.count, self.inventory.active_parameters,
                                           self.workload.context, self.precision.compute)
+
+    @cached_property
+    def training(self) -> TrainingEstimate | None:
+        """Training throughput, time, GPU-hours and cost (training modes only)."""
+        w = self.workload
+        if self.count is None or not w.is_training:
+            return None
+        compute = "fp32" if self.precision.storage_bits >= 32 and w.mode == "full" else "bf16"
+        return training_estimate(self.gpu, self.count, self.inventory.active_parameters, w.mode,
+                                 w.effective_recompute, compute, w.dataset_tokens, w.epochs)
 
     @property
     def cost_per_million_tokens(self) -> float | None:
@@ -182,7 +194,9 @@ def make_plan(inv: Inventory, workload: Workload, precision_ids: tuple[str, ...]
     distinct = sorted(set(keys))
     slot = [distinct.index(k) for k in keys]
     for p in precisions:
-        if not applicable(p, workload.mode):
+        # fp32 training only on request: nobody fine-tunes in plain fp32 by default
+        if not applicable(p, workload.mode) or (workload.mode == "full" and not precision_ids
+                                                and p.storage_bits >= 32):
             skipped.append(p.id)
             continue
         mem = memory.memory_breakdown(inv, p.id, workload, gpus[0].memory_bytes if gpus else None)
@@ -198,8 +212,10 @@ def make_plan(inv: Inventory, workload: Workload, precision_ids: tuple[str, ...]
         shares = tuple(answers[k][1] for k in slot)
         rows.append(PlanRow(precision=p, bits_per_weight=formats.bits_per_weight(inv, p.id), memory=mem,
                             inventory=inv, workload=workload, gpu_list=gpus, counts=counts, per_gpu=shares))
-    return Plan(inventory=inv, workload=workload, rows=tuple(rows), skipped=tuple(skipped),
-                assumptions=assumptions(inv, workload, tuple(skipped)))
+    notes = assumptions(inv, workload, tuple(skipped))
+    if inv.source != "gguf" and any(r.precision.family == "gguf" for r in rows):
+        notes += (memory.GGUF_FROM_CONFIG_NOTE,)
+    return Plan(inventory=inv, workload=workload, rows=tuple(rows), skipped=tuple(skipped), assumptions=notes)
 
 
 def assumptions(inv: Inventory, w: Workload, skipped: tuple[str, ...]) -> tuple[str, ...]:
@@ -211,10 +227,17 @@ def assumptions(inv: Inventory, w: Workload, skipped: tuple[str, ...]) -> tuple[
     out.append("multi-GPU counts are tensor-parallel degrees that divide the attention heads; communication "
                "buffers are not counted; each decode step on several GPUs waits for 2 all-reduces per layer of "
                f"{speed.ALLREDUCE_LATENCY_S * 1e6:g} us")
-    out.append(f"speed: roofline estimate (decode bound by memory bandwidth x {speed.BANDWIDTH_EFFICIENCY:g}, "
-               f"prefill by compute x {speed.FLOPS_EFFICIENCY:g}); cost per million generated tokens at the decode rate")
+    if not w.is_training:
+        out.append(f"speed: roofline estimate (decode bound by memory bandwidth x {speed.BANDWIDTH_EFFICIENCY:g}, "
+                   f"prefill by compute x {speed.FLOPS_EFFICIENCY:g}); cost per million generated tokens at the "
+                   "decode rate")
     if skipped:
         out.append(f"mode '{w.mode}' skips precisions that cannot hold its weights: {', '.join(skipped)}")
+    out.extend(memory.assumption_lines(inv, w))
+    if w.is_training:
+        out.append(f"training speed: {6 if w.mode == 'full' else 4}N FLOPs per token (+2N with gradient "
+                   f"checkpointing), N = active parameters, at {TRAINING_MFU:.0%} of the GPUs' bf16 peak (MFU); "
+                   f"time and cost for {w.dataset_tokens:,} tokens x {w.epochs} epoch(s)")
     return tuple(out)
 
 

@@ -46,6 +46,8 @@ def gpu_option_to_dict(o: GpuOption, *, limits: bool = True) -> dict[str, Any]:
         "decode_tokens_per_s": o.decode_tokens_per_s, "prefill_tokens_per_s": o.prefill_tokens_per_s,
         "cost_per_million_tokens": o.cost_per_million_tokens,
     }
+    if o.workload.is_training:
+        d["training"] = o.training.as_dict() if o.training is not None else None
     if limits:
         d["max_context"] = o.max_context
         d["max_batch"] = o.max_batch

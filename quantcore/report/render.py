@@ -28,14 +28,18 @@ def render_plan_text(data: dict[str, Any], unit: str = "GiB") -> str:
         g0 = data["rows"][0]["gpus"][i]
         lines += ["", f"{g0['name']} ({format_bytes(g0['usable_bytes'], unit)} usable)"]
         rows = []
+        training = "training" in g0  # training plans: throughput, time and cost of the dataset, no decode speed
         for r in data["rows"]:
             g = r["gpus"][i]
+            t = g.get("training") or {}
+            speed = ([_num(t.get("tokens_per_s")), _num(t.get("hours")), _money(t.get("cost_usd"))] if training else
+                     [_num(g["decode_tokens_per_s"]), _money(g["cost_per_million_tokens"], 2)])
             rows.append([r["precision"], "yes" if g["fits"] else "no", str(g["count"] or "> 64"),
-                         _money(g["purchase_usd"]), _money(g["hourly_usd"], 2),
-                         _num(g["decode_tokens_per_s"]), _money(g["cost_per_million_tokens"], 2),
-                         f"{g['max_context']:,}" if g.get("max_context") else "-"])
-        lines.append(table(["precision", "fits on 1", "GPUs", "purchase", "per hour", "decode tok/s",
-                            "$/M tokens", "max context (tokens)"], rows))
+                         _money(g["purchase_usd"]), _money(g["hourly_usd"], 2)] + speed
+                        + [f"{g['max_context']:,}" if g.get("max_context") else "-"])
+        speed_headers = ["train tok/s", "hours", "cost"] if training else ["decode tok/s", "$/M tokens"]
+        lines.append(table(["precision", "fits on 1", "GPUs", "purchase", "per hour"] + speed_headers
+                           + ["max context (tokens)"], rows))
     if data["skipped"]:
         lines += ["", f"skipped for mode {w['mode']}: {', '.join(data['skipped'])}"]
     lines += ["", "assumptions:"] + [f"  - {a}" for a in data["assumptions"]]
