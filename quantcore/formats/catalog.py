@@ -10,7 +10,10 @@ from quantcore.errors import BadInputError, UnknownPrecisionError
 from quantcore.formats import gguf_mix
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
-FAMILIES = ("float", "int", "bnb", "gptq", "awq", "mx", "gguf", "lowbit")
+FAMILIES = ("float", "int", "bnb", "gptq", "awq", "mx", "gguf", "lowbit", "stored")
+# The pseudo-precision of a model file as it is stored (any GGUF tensor type, any safetensors dtype): its bytes are the
+# file's own, tensor by tensor. Not in precision_ids() (it is no format to convert to), but get_precision() knows it.
+AS_STORED = "stored"
 COMPUTES = ("fp32", "fp16", "fp8", "int8")
 
 # Reference matrix for the catalog's storage bits of formats with per-row / per-column metadata (GPTQ g_idx,
@@ -213,6 +216,10 @@ PRECISIONS: tuple[Precision, ...] = tuple(p for p, _ in _ENTRIES)
 _BY_ID: dict[str, Precision] = {p.id: p for p in PRECISIONS}
 _LAYOUTS: dict[str, Layout] = {p.id: lay for p, lay in _ENTRIES}
 _IDS = tuple(_BY_ID)
+# nominal/storage bits of the as-stored entry are placeholders: a plan row carries the file's own (as_stored_precision)
+_BY_ID[AS_STORED] = Precision(AS_STORED, "as stored", "stored", 16, 16, None, "every tensor as the file stores it",
+                              "the file's own tensor types and exact byte counts", "", "fp16", False)
+_LAYOUTS[AS_STORED] = Layout("dense", 16)
 
 
 def precision_ids() -> tuple[str, ...]:
@@ -238,6 +245,8 @@ def quantized_by(t: TensorInfo, p: Precision) -> bool:
     """Whether format p quantizes tensor t (non-GGUF formats: 2-D+ projection weights only, as the tools do)."""
     if p.family == "gguf":
         return gguf_mix.quantizable(t)
+    if p.family == "stored":
+        return t.dtype not in _FLOAT_DTYPES
     if _LAYOUTS[p.id].scheme == "dense" or len(t.shape) < 2:
         return False
     if t.role not in ("attention", "mlp", "expert", "shared_expert", "other"):
@@ -245,7 +254,12 @@ def quantized_by(t: TensorInfo, p: Precision) -> bool:
     return not (t.kind.endswith("_bias") or t.name.endswith("bias"))
 
 
+_FLOAT_DTYPES = frozenset({"F64", "F32", "F16", "BF16"})
+
+
 def _plain_tensor_bytes(t: TensorInfo, p: Precision) -> int:
+    if p.family == "stored":
+        return t.stored_bytes
     lay = _LAYOUTS[p.id]
     if t.numel == 0:
         return 0
@@ -318,6 +332,8 @@ def _groups(inv: Inventory, cache: dict[Any, Any]) -> tuple[tuple[TensorInfo, in
 
 
 def _model_bytes(inv: Inventory, p: Precision, cache: dict[Any, Any]) -> int:
+    if p.family == "stored":
+        return sum(t.stored_bytes for t in _weights(inv, cache))
     if p.family == "gguf":
         slots = cache.get(_SLOTS)
         if slots is None:

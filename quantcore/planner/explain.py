@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from quantcore.formats import catalog as formats
 from quantcore.model.inventory import Inventory
-from quantcore.planner import memory
+from quantcore.planner import engines, memory
 from quantcore.planner.workload import Workload
 from quantcore.units import format_bytes
 
 
 def explain(inv: Inventory, pid: str, w: Workload, gpu_memory_bytes: int | None = None) -> dict[str, str]:
     """{line: sentence} for weights, kv_cache, overhead, plus the general rule for the other lines."""
+    w = engines.resolve(w, formats.get_precision(pid).id, inv.source, inv.quantization)  # engine "auto" per precision
     m = memory.memory_breakdown(inv, pid, w, gpu_memory_bytes)
     return {"weights": _weights(inv, pid), "kv_cache": _kv(inv, w, m.kv_cache),
             "overhead": _overhead(w, m.overhead), "activations": _activations(w, m.activations)}
