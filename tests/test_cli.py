@@ -40,15 +40,29 @@ def test_plan_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert fp16["memory"]["weights"] == 2 * 6_738_415_616
     assert fp16["gpus"][0]["fits"] is True and fp16["gpus"][0]["count"] == 1
     fp32 = next(r for r in data["rows"] if r["precision"] == "fp32")
-    assert fp32["gpus"][1]["fits"] is False and fp32["gpus"][1]["count"] >= 2  # 27 GB of fp32 weights > 24 GB
+    # 27 GB of fp32 weights > 24 GB: the cheapest placement keeps some layers in the default 64 GiB of host RAM,
+    # and the fewest GPUs that hold it all are a layer split (transformers' device_map) over 2
+    g = fp32["gpus"][1]
+    assert g["fits"] is False and g["count"] == 1 and g["placement"]["kind"] == "offload"
+    assert 0 < g["placement"]["gpu_layers"] < g["placement"]["total_layers"] == 32
+    assert g["placement"]["badge"] == f"partial offload {g['placement']['gpu_layers']}/32 layers"
+    assert g["placement"]["host_bytes"] + g["per_gpu"]["weights"] >= fp32["memory"]["weights"]
+    assert g["multi_gpu"]["gpus"] >= 2 and g["multi_gpu"]["kind"] == "pipeline"
+    assert fp16["engine"] == "hf" and next(r for r in data["rows"] if r["precision"] == "q4_k_m")["engine"] == "llamacpp"
+    assert data["workload"]["engine"] == "auto" and data["workload"]["host_ram_bytes"] == 64 * 2**30
+    assert all(g["speed_basis"].startswith("estimate") for r in data["rows"] for g in r["gpus"])
 
 
 def test_plan_more_gpus_when_it_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:
-    data = _json(capsys, ["plan", "meta-llama/Llama-3.1-70B", "--precision", "bf16", "--gpu", "h100-sxm", "--json"])
+    # --ram 0: no offloading, so the answer is the fewest GPUs
+    data = _json(capsys, ["plan", "meta-llama/Llama-3.1-70B", "--precision", "bf16", "--gpu", "h100-sxm", "--ram",
+                          "0", "--json"])
     g = data["rows"][0]["gpus"][0]
     assert g["fits"] is False
-    # 141 GB of bf16 weights: two 80 GB GPUs are not enough with KV and overhead, 64 heads -> 4 is the next degree
-    assert g["count"] in (2, 4) and g["count"] * g["gpu_memory_bytes"] >= data["rows"][0]["memory"]["weights"]
+    # 141 GB of bf16 weights in transformers: a layer split (device_map) over 2 x 80 GB holds it
+    assert g["count"] == 2 and g["placement"] == {**g["placement"], "kind": "pipeline", "pipeline_parallel": 2,
+                                                  "badge": "2 GPUs, layer split"}
+    assert g["count"] * g["gpu_memory_bytes"] >= data["rows"][0]["memory"]["weights"]
     assert g["per_gpu"]["total"] <= g["usable_bytes"]
     assert g["purchase_usd"] == pytest.approx(g["count"] * _json_gpu(capsys, "h100-sxm")["purchase_usd"])
 

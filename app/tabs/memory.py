@@ -9,8 +9,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QSplitter
 
-from app.tabs.common import (UNITS, ColumnFitter, Index, PlanModel, count_colour, count_text, gpu_line, legend,
-                             make_table, short_gpu_name)
+from app.tabs.common import (UNITS, ColumnFitter, Index, PlanModel, gpu_line, legend, make_table, placement_colour,
+                             placement_tip, short_gpu_name)
+from quantcore.planner.estimate import ENGINE_NAMES
 from quantcore.planner.explain import explain
 from quantcore.planner.plan import Plan, context_points, memory_curve
 
@@ -43,7 +44,8 @@ class MemoryTableModel(PlanModel):
     def _explained(self, pid: str) -> dict[str, str]:
         """The engine's formula for each line of this row, worked out the first time a tooltip asks."""
         if pid not in self._explanations and self.plan is not None:
-            self._explanations[pid] = explain(self.plan.inventory, pid, self.plan.workload)
+            row = self.plan.row(pid)
+            self._explanations[pid] = explain(self.plan.inventory, pid, row.workload if row else self.plan.workload)
         return self._explanations.get(pid, {})
 
     def _rebuild(self) -> None:
@@ -63,33 +65,28 @@ class MemoryTableModel(PlanModel):
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole):
             raw = role == Qt.ItemDataRole.UserRole
             if col == 0:
-                return row.precision.id
+                return row.precision.id + (" (as stored)" if row.as_stored and not raw else "")
             if col == 1:
                 return row.bits_per_weight if raw else f"{row.bits_per_weight:.2f}"
             if col < 2 + ncomp:
                 value = getattr(row.memory, COMPONENTS[col - 2])
                 return value if raw else self.size(value)
-            count = row.counts[self.selected[col - 2 - ncomp]]
-            if raw:
-                return count
-            return "fits on 1" if count == 1 else f"needs {count_text(count)}"
+            option = row.gpus[self.selected[col - 2 - ncomp]]
+            return option.count if raw else option.badge
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 0:
                 p = row.precision
-                return f"{p.label}: {p.storage_bits:.4g} storage bits per quantized weight. Keeps: {p.keeps}. {p.source}"
+                return (f"{p.label}: {p.storage_bits:.4g} storage bits per quantized weight. Keeps: {p.keeps}. "
+                        f"{p.source}. Planned with {ENGINE_NAMES.get(row.engine, row.engine)}'s accounting.")
             if col == 1:
                 return "Bits per weight over the whole model, kept-in-16-bit tensors included."
             if col < 2 + ncomp:
                 name = COMPONENTS[col - 2]
                 detail = self._explained(row.precision.id).get(name)
                 return COMPONENT_TIPS[name] + (f"\n\n{detail}" if detail else "")
-            gi = self.selected[col - 2 - ncomp]
-            g = row.gpu_list[gi]
-            per = row.per_gpu[gi]
-            share = f"; each holds {self.size(per.total)} of {self.size(g.usable_bytes)} usable" if per else ""
-            return f"GPUs of {g.name} needed (a tensor-parallel degree that divides the heads){share}."
+            return placement_tip(row.gpus[self.selected[col - 2 - ncomp]], self.size)
         if role == Qt.ItemDataRole.BackgroundRole and col >= 2 + ncomp:
-            return count_colour(row.counts[self.selected[col - 2 - ncomp]])
+            return placement_colour(row.gpus[self.selected[col - 2 - ncomp]])
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -257,7 +254,7 @@ class MemoryTab(QSplitter):
         wanted = [p for p in CURVE_PRECISIONS if p in present]
         if len(wanted) < 3:  # training modes plan only a few precisions: draw them all
             wanted = present[:6]
-        curves = {p: memory_curve(inv, p, w, contexts) for p in wanted}
+        curves = {p: memory_curve(inv, p, plan.row(p).workload, contexts) for p in wanted}
         gpus = plan.rows[0].gpu_list
         totals = tuple(r.memory.total for r in plan.rows if r.precision.id in curves)
         self.curves.update_curves(contexts, curves, [(gpus[i].name, gpus[i].usable_bytes) for i in selected], unit,
