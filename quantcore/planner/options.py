@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 from functools import cached_property
 
 from quantcore.formats import catalog as formats
@@ -23,12 +24,33 @@ class GpuOption:
     GPUs that hold everything (the same as placement unless that is a partial offload)."""
 
     gpu: GPU
-    placement: Placement
-    multi_gpu: Placement
-    inventory: Inventory
-    precision: Precision
-    workload: Workload  # with the engine this row runs on (never "auto")
-    host: Host | None = None
+    row: Any  # the PlanRow this option belongs to (its placements are worked out on first use)
+    index: int  # which of the row's GPUs
+
+    @property
+    def placement(self) -> Placement:
+        return self.row.placement_pair(self.index)[0]
+
+    @property
+    def multi_gpu(self) -> Placement:
+        return self.row.placement_pair(self.index)[1]
+
+    @property
+    def inventory(self) -> Inventory:
+        return self.row.inventory
+
+    @property
+    def precision(self) -> Precision:
+        return self.row.precision
+
+    @property
+    def workload(self) -> Workload:
+        """The row's workload, with the engine this row runs on (never "auto")."""
+        return self.row.workload
+
+    @property
+    def host(self) -> Host | None:
+        return self.row.host
 
     @property
     def count(self) -> int | None:

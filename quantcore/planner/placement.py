@@ -8,7 +8,7 @@ tensor parallelism (a degree that divides the attention heads; vLLM/SGLang) or b
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from quantcore.errors import BadInputError
@@ -135,16 +135,31 @@ class LayerSplit:
             adapters=self._part(m.adapters, first, last, n_layers, False),
             overhead=m.overhead)
 
-    @property
-    def per_layer(self) -> float:
-        """Bytes one block brings to whichever GPU holds it."""
-        s1 = self.share(1, False, False)
-        return float(s1.total - self.fixed)
+    def load(self, n_layers: int, first: bool, last: bool) -> float:
+        """Total bytes of a GPU holding n_layers blocks (+ first / last pieces), from the precomputed parts."""
+        return (self.fixed + n_layers * self.per_layer + (self.first_extra if first else 0)
+                + (self.last_extra if last else 0))
 
-    @property
-    def fixed(self) -> int:
-        """Bytes every GPU holds whatever its layers (runtime overhead, inference compute buffer)."""
-        return self.mem.overhead + (0 if self.training else self.mem.activations)
+    # per_layer, fixed, first_extra and last_extra are worked out once by layer_split (see _measured)
+    per_layer: float = 0.0  # bytes one block brings to whichever GPU holds it
+    fixed: int = 0  # bytes every GPU holds whatever its layers (runtime overhead, inference compute buffer)
+    first_extra: int = 0  # what the embedding (and its training states) adds to the first GPU
+    last_extra: int = 0  # what the head adds to the last GPU
+
+
+def _measured(split: LayerSplit) -> LayerSplit:
+    """The split with its per-layer / fixed / first / last byte counts filled in (the arithmetic of share())."""
+    m = split.mem
+    e, h = split.first_weights, split.last_weights
+    w = max(1, m.weights)
+    states = m.gradients + m.optimizer  # follow the weights in a full fine-tune, the adapted layers otherwise
+    first = e + (states * e // w if split.full else 0)
+    last = h + (states * h // w if split.full else 0)
+    layered = (m.weights - e - h) + m.kv_cache + (m.activations if split.training else 0) + m.adapters + (
+        states - (states * (e + h) // w if split.full else 0))
+    fixed = m.overhead + (0 if split.training else m.activations)
+    return replace(split, per_layer=layered / split.layers if split.layers else 0.0, fixed=fixed,
+                   first_extra=first, last_extra=last)
 
 
 def nonlayer_weight_bytes(inv: Inventory, p: Precision) -> tuple[int, int]:
@@ -169,30 +184,30 @@ def layer_split(inv: Inventory, p: Precision, mem: MemoryBreakdown, mode: str) -
     total = first + last
     if total > mem.weights:  # ZeRO-3 shards or rounding: keep the parts inside the weights line
         first, last = first * mem.weights // max(1, total), last * mem.weights // max(1, total)
-    return LayerSplit(mem, max(0, layers), first, last, mode != "inference", mode == "full")
+    return _measured(LayerSplit(mem, max(0, layers), first, last, mode != "inference", mode == "full"))
 
 
-def _layers_fitting(split: LayerSplit, cap: int, first: bool, last: bool) -> int:
+def _layers_fitting(split: LayerSplit, cap: float, first: bool, last: bool) -> int:
     """Most blocks a GPU with `cap` bytes holds beside the fixed part and its first/last pieces (-1: not even those)."""
-    room = cap - split.share(0, first, last).total
+    room = cap - split.load(0, first, last)
     if room < 0:
         return -1
     per = split.per_layer
     return split.layers if per <= 0 else min(split.layers, int(room // per))
 
 
-def _split_fits(split: LayerSplit, n: int, cap: int) -> bool:
+def _split_fits(split: LayerSplit, n: int, cap: float) -> bool:
     if n == 1:
-        return split.share(split.layers, True, True).total <= cap
+        return split.load(split.layers, True, True) <= cap
     g0, gl = _layers_fitting(split, cap, True, False), _layers_fitting(split, cap, False, True)
     gm = _layers_fitting(split, cap, False, False) if n > 2 else 0
-    return min(g0, gl, gm if n > 2 else 0) >= 0 and g0 + gl + (n - 2) * gm >= split.layers
+    return min(g0, gl, gm) >= 0 and g0 + gl + (n - 2) * gm >= split.layers
 
 
 def pipeline_gpus(split: LayerSplit, budget: int, limit: int = MAX_GPUS) -> int | None:
     """Fewest GPUs of `budget` bytes that hold the model split by contiguous layers (None beyond `limit`)."""
     if split.layers < 1:
-        return 1 if split.share(0, True, True).total <= budget else None
+        return 1 if split.load(0, True, True) <= budget else None
     g0, gl = _layers_fitting(split, budget, True, False), _layers_fitting(split, budget, False, True)
     gm = _layers_fitting(split, budget, False, False)
     if min(g0, gl) < 0:
@@ -208,21 +223,20 @@ def pipeline_gpus(split: LayerSplit, budget: int, limit: int = MAX_GPUS) -> int 
 
 def balanced_share(split: LayerSplit, n: int, budget: int) -> tuple[MemoryBreakdown, tuple[int, ...]]:
     """The fullest GPU's breakdown and the layers per GPU when n GPUs share the model as evenly as they can."""
-    lo, hi = split.share(split.layers, True, True).total // n, budget
-    while hi - lo > 1:  # smallest per-GPU cap that still fits in n GPUs
-        mid = (lo + hi) // 2
-        if _split_fits(split, n, mid):
-            hi = mid
-        else:
-            lo = mid
+    # the per-GPU cap an even split needs, raised a fraction of a layer at a time until whole layers fit
+    step = max(split.per_layer / n, 1.0)
+    hi = split.fixed + (split.layers * split.per_layer + split.first_extra + split.last_extra) / n
+    while hi < budget and not _split_fits(split, n, hi):
+        hi += step
+    hi = min(hi, float(budget))
     counts, left = [], split.layers
     for i in range(n):
         first, last = i == 0, i == n - 1
         take = left if last else max(0, min(left, _layers_fitting(split, hi, first, False)))
         counts.append(take)
         left -= take
-    shares = [split.share(c, i == 0, i == n - 1) for i, c in enumerate(counts)]
-    return max(shares, key=lambda m: m.total), tuple(counts)
+    fullest = max(range(n), key=lambda i: split.load(counts[i], i == 0, i == n - 1))
+    return split.share(counts[fullest], fullest == 0, fullest == n - 1), tuple(counts)
 
 
 # ------------------------------------------------------------------------------------------ the choice
@@ -244,15 +258,18 @@ def offload(split: LayerSplit, budget: int, host: Host) -> Placement | None:
 
 
 def place(inv: Inventory, p: Precision, mem: MemoryBreakdown, engine: str, mode: str, budget: int,
-          tp_degrees: tuple[int, ...], host: Host | None, unified_memory: bool) -> tuple[Placement, Placement]:
+          tp_degrees: tuple[int, ...], host: Host | None, unified_memory: bool,
+          split: LayerSplit | None = None) -> tuple[Placement, Placement]:
     """(cheapest placement, fewest-GPU placement that holds everything) of breakdown `mem` on GPUs of `budget` bytes.
 
     tp_degrees: tensor-parallel degrees the model allows (divisors of its head count). host None: no offload.
-    Offload is for inference on a discrete GPU (a unified-memory GPU's "host RAM" is the same memory)."""
+    Offload is for inference on a discrete GPU (a unified-memory GPU's "host RAM" is the same memory).
+    split: layer_split(inv, p, mem, mode) when the caller already has it (one per breakdown, many GPUs)."""
     if mem.total <= budget:
         single = Placement("single", 1, 1, 1, _layers(inv), _layers(inv), 0, mem)
         return single, single
-    split = layer_split(inv, p, mem, mode)
+    if split is None or split.mem is not mem:
+        split = layer_split(inv, p, mem, mode)
     multi = TOO_LARGE
     n_pp = pipeline_gpus(split, budget)
     n_tp, tp_share = (None, None)

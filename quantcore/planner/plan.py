@@ -14,7 +14,7 @@ from quantcore.planner import engines, memory
 from quantcore.planner.hardware import GPU
 from quantcore.planner.memory import MemoryBreakdown
 from quantcore.planner.options import GpuOption
-from quantcore.planner.placement import HOST_RESERVED_BYTES, Host, Placement, place, tensor_parallel
+from quantcore.planner.placement import HOST_RESERVED_BYTES, Host, Placement, layer_split, place, tensor_parallel
 from quantcore.planner.placement import MAX_GPUS as MAX_PLACEMENT_GPUS
 from quantcore.planner.workload import Workload, with_size
 
@@ -28,8 +28,9 @@ MAX_GPUS = MAX_PLACEMENT_GPUS  # most GPUs a placement may use (tensor-parallel 
 class PlanRow:
     """One precision: its memory breakdown, and per GPU of the plan its placement (cheapest first).
 
-    placements are worked out eagerly for every GPU; `gpus` wraps them in GpuOption views (cost, speed, limits)
-    the first time a renderer asks. `workload` is the plan's with this row's engine ("auto" resolved)."""
+    Placements are worked out the first time a renderer asks for a GPU (then kept): a plan over the whole catalog
+    costs only the GPUs someone looks at. `gpus` wraps them in GpuOption views (cost, speed, limits).
+    `workload` is the plan's with this row's engine ("auto" resolved)."""
 
     precision: Precision
     bits_per_weight: float
@@ -37,14 +38,49 @@ class PlanRow:
     inventory: Inventory
     workload: Workload
     gpu_list: tuple[GPU, ...]
-    placements: tuple[Placement, ...]
-    multi_gpu: tuple[Placement, ...]
     as_stored: bool = False
     host: Host | None = None
+    degrees: tuple[int, ...] = (1,)  # tensor-parallel degrees the model allows
 
     @property
     def engine(self) -> str:
         return self.workload.engine
+
+    @cached_property
+    def _answers(self) -> dict[tuple[int, int, bool], tuple[Placement, Placement]]:
+        return {}
+
+    @cached_property
+    def _gpu_dependent(self) -> bool:
+        return memory.depends_on_gpu(self.workload)
+
+    def placement_pair(self, i: int) -> tuple[Placement, Placement]:
+        """(cheapest placement, fewest GPUs holding everything) on GPU number i; GPUs alike share the answer."""
+        g = self.gpu_list[i]
+        key = (g.memory_bytes if self._gpu_dependent else 0, g.usable_bytes, g.unified_memory)
+        got = self._answers.get(key)
+        if got is None:
+            inv, p, w = self.inventory, self.precision, self.workload
+            if self._gpu_dependent:
+                base = memory.memory_breakdown(inv, p.id, w, g.memory_bytes)
+                split = None
+            else:
+                base, split = self.memory, self._split
+            got = self._answers[key] = place(inv, p, base, w.engine, w.mode, key[1], self.degrees, self.host,
+                                             g.unified_memory, split)
+        return got
+
+    @cached_property
+    def _split(self):  # noqa: ANN202 - the LayerSplit of self.memory, made once for all GPUs
+        return layer_split(self.inventory, self.precision, self.memory, self.workload.mode)
+
+    @cached_property
+    def placements(self) -> tuple[Placement, ...]:
+        return tuple(self.placement_pair(i)[0] for i in range(len(self.gpu_list)))
+
+    @cached_property
+    def multi_gpu(self) -> tuple[Placement, ...]:
+        return tuple(self.placement_pair(i)[1] for i in range(len(self.gpu_list)))
 
     @property
     def counts(self) -> tuple[int | None, ...]:
@@ -57,8 +93,7 @@ class PlanRow:
 
     @cached_property
     def gpus(self) -> tuple[GpuOption, ...]:
-        return tuple(GpuOption(g, p, m, self.inventory, self.precision, self.workload, self.host)
-                     for g, p, m in zip(self.gpu_list, self.placements, self.multi_gpu))
+        return tuple(GpuOption(g, self, i) for i, g in enumerate(self.gpu_list))
 
 
 @dataclass(frozen=True)
@@ -145,22 +180,10 @@ def make_plan(inv: Inventory, workload: Workload, precision_ids: tuple[str, ...]
 
 def _row(inv: Inventory, p: Precision, w: Workload, gpus: tuple[GPU, ...], degrees: tuple[int, ...],
          host: Host | None) -> PlanRow:
-    """One precision's row: its memory, and for each distinct GPU (memory size, usable budget, unified memory) the
-    cheapest placement and the fewest GPUs that hold it all."""
-    gpu_dependent = memory.depends_on_gpu(w)
+    """One precision's row: its memory (on the first GPU, for engines whose overhead depends on the GPU)."""
     mem = memory.memory_breakdown(inv, p.id, w, gpus[0].memory_bytes if gpus else None)
-    answers: dict[tuple[int, int, bool], tuple[Placement, Placement]] = {}
-    placements, multi = [], []
-    for g in gpus:
-        key = (g.memory_bytes if gpu_dependent else 0, g.usable_bytes, g.unified_memory)
-        if key not in answers:
-            base = memory.memory_breakdown(inv, p.id, w, g.memory_bytes) if gpu_dependent else mem
-            answers[key] = place(inv, p, base, w.engine, w.mode, g.usable_bytes, degrees, host, g.unified_memory)
-        placements.append(answers[key][0])
-        multi.append(answers[key][1])
     return PlanRow(precision=p, bits_per_weight=formats.bits_per_weight(inv, p.id), memory=mem, inventory=inv,
-                   workload=w, gpu_list=gpus, placements=tuple(placements), multi_gpu=tuple(multi),
-                   as_stored=p.id == AS_STORED, host=host)
+                   workload=w, gpu_list=gpus, as_stored=p.id == AS_STORED, host=host, degrees=degrees)
 
 
 def context_above_limit(inv: Inventory, w: Workload) -> bool:
