@@ -18,6 +18,7 @@ KBIT_NOTE = ("for a fixed memory budget 4-bit weights with small blocks usually 
 LOW_BITS_CAVEAT = ("below 4 bits quality falls off sharply (k-bit scaling laws: 4-bit is the sweet spot); prefer a "
                    "4-bit format on more memory or a smaller model")
 HEADROOM_SHARE = 0.05  # less free memory than this share of the card gets a caveat
+OFFLOAD_SPEED_SHARE = 0.75  # a partial offload is recommended among those at least this share of the fastest
 
 
 @dataclass(frozen=True)
@@ -34,15 +35,17 @@ class Recommendation:
                 "text": self.text, "caveats": list(self.caveats)}
 
 
-def _quality(row: PlanRow, native: Precision) -> tuple[float, bool, int, bool]:
+def _quality(row: PlanRow, native: Precision) -> tuple[float, bool, float, int, bool]:
     """Sort key, best first when largest. Quality is the precision's bits, capped at the checkpoint's own (no
     format restores what a 4-bit release lost) and at 16 (serving above 16 bits adds nothing); among equals the
-    checkpoint's own format (when it is 16-bit or less: an fp32 checkpoint is served in 16-bit), then less
-    memory, then bf16's range."""
+    checkpoint's own format (when it is 16-bit or less: an fp32 checkpoint is served in 16-bit), then the one
+    that keeps more bits per weight below 16 (q4_k_m's 6-bit attn_v / ffn_down over q4_0), then less memory, then
+    bf16's range."""
     own = native.nominal_bits
     cap = min(own, 16.0)
-    return (min(row.precision.nominal_bits, cap), row.precision.id == native.id and own <= 16, -row.memory.total,
-            row.precision.id == "bf16")
+    kept = min(row.bits_per_weight, 16.0) if row.precision.nominal_bits < 16 else 0.0
+    return (min(row.precision.nominal_bits, cap), row.precision.id == native.id and own <= 16, kept,
+            -row.memory.total, row.precision.id == "bf16")
 
 
 def native_precision(inv: Inventory) -> str:
@@ -117,12 +120,17 @@ def recommend(plan: Plan, gpu_index: int = 0) -> Recommendation:
     text = f"Does not fit entirely on one {gpu.name} at any precision"
     chosen: PlanRow | None = None
     if pool:
-        chosen = min(pool, key=lambda r: (r.multi_gpu[gpu_index].gpus, -_quality(r, native)[0]))
+        fewest = min(r.multi_gpu[gpu_index].gpus for r in pool)
+        chosen = best_row([r for r in pool if r.multi_gpu[gpu_index].gpus == fewest], native)
+        assert chosen is not None
         multi = chosen.multi_gpu[gpu_index]
         how = "tensor parallel" if multi.kind == "tensor_parallel" else "layer split"
         text += f"; {chosen.precision.id} needs {multi.gpus} of them ({how})"
     if offloads:
-        off = best_row(offloads, native)
+        # speed is what an offload costs: among those within 25% of the fastest, the best quality
+        speed = {id(r): r.gpus[gpu_index].decode_tokens_per_s or 0.0 for r in offloads}
+        fastest = max(speed.values())
+        off = best_row([r for r in offloads if speed[id(r)] >= OFFLOAD_SPEED_SHARE * fastest], native)
         assert off is not None
         opt = off.gpus[gpu_index]
         speed = f", about {opt.decode_tokens_per_s:,.1f} tokens/s (estimate)" if opt.decode_tokens_per_s else ""
