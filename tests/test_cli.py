@@ -129,3 +129,52 @@ def test_console_script_runs_headless() -> None:
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["rows"][0]["precision"] == "q4_0"
+
+
+def test_context_above_the_models_limit_is_warned(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["plan", "meta-llama/Llama-3.1-8B", "--precision", "q4_k_m", "--gpu", "h100-sxm", "--context", "200000"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "warning: context 200,000 tokens is above the model's limit of 131,072" in out
+    assert main([*argv, "--json"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert data["context_above_limit"] is True and "above the model's limit of 131,072" in data["warnings"][0]
+    assert "quantplanner: note: context 200,000 tokens is above" in captured.err
+    assert data["rows"][0]["memory"]["kv_cache"] > 0 and data["workload"]["context"] == 200_000  # planned as asked
+    at_limit = _json(capsys, ["plan", "meta-llama/Llama-3.1-8B", "--precision", "q4_k_m", "--context", "131072",
+                              "--json"])
+    assert at_limit["context_above_limit"] is False and not at_limit["warnings"]
+
+
+def test_plan_text_shows_placement_engine_and_estimates(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "meta-llama/Llama-3.1-70B", "--precision", "q4_k_m,q5_k_m", "--gpu", "rtx-4090"]) == 0
+    out = capsys.readouterr().out
+    assert "llamacpp" in out and "speeds are estimates" in out
+    assert "partial offload" in out and "recommendation:" in out
+    assert main(["plan", "meta-llama/Llama-3.1-70B", "--precision", "q5_k_m", "--gpu", "rtx-4090", "--ram", "0"]) == 0
+    assert "3 GPUs, layer split" in capsys.readouterr().out
+
+
+def test_ram_option(capsys: pytest.CaptureFixture[str]) -> None:
+    def kind(ram: str) -> str:
+        data = _json(capsys, ["plan", "meta-llama/Llama-3.1-70B", "--precision", "q4_k_m", "--gpu", "rtx-4090",
+                              "--ram", ram, "--json"])
+        return data["rows"][0]["gpus"][0]["placement"]["kind"]
+
+    assert kind("64GiB") == kind("64") == "offload"  # a bare number is GiB
+    assert kind("16GiB") == kind("0") == "pipeline"  # 17.6 GiB of layers do not fit in 12 GiB of usable RAM
+    assert main(["plan", "7B", "--ram", "lots"]) == 2
+    assert "not a size" in capsys.readouterr().err
+
+
+def test_fit_caveats_below_four_bits_and_little_headroom(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fit", "--gpu", "rtx-5090", "--model", "meta-llama/Llama-3.1-70B", "--model",
+                 "Qwen/Qwen3-30B-A3B"]) == 0
+    out = capsys.readouterr().out
+    assert "fits as q2_k" in out and "below 4 bits quality falls off sharply" in out
+    assert "fits as q8_0" in out and "(3.5% of the card) to spare" in out
+    data = _json(capsys, ["fit", "--gpu", "rtx-5090", "--model", "Qwen/Qwen3-30B-A3B", "--json"])
+    q8 = next(r for r in data["rows"] if r["precision"] == "q8_0")
+    assert q8["fits"] and q8["engine"] == "llamacpp" and any("to spare" in c for c in q8["caveats"])
+    assert q8["placement"]["badge"] == "full GPU"
