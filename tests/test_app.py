@@ -103,7 +103,8 @@ def test_gpu_selection_adds_columns_badges_and_lines(qtbot, window: MainWindow) 
     option = plan.rows[fp32].gpus[t4]  # Llama-3.1-8B in fp32 (32 GB) on a 16 GB T4: some layers stay in host RAM
     assert cell.data(Qt.ItemDataRole.UserRole) == plan.rows[fp32].counts[t4] == option.count == 1
     assert cell.data() == option.badge == f"partial offload {option.placement.gpu_layers}/32 layers"
-    assert "system RAM" in cell.data(Qt.ItemDataRole.ToolTipRole) and "estimate" in cell.data(Qt.ItemDataRole.ToolTipRole)
+    tip = cell.data(Qt.ItemDataRole.ToolTipRole)
+    assert "system RAM" in tip and "estimate" in tip
     visible = [ln for ln in window.memory_tab.bars.lines if ln.isVisible()]
     assert [round(ln.value() * 2**30) for ln in visible] == [
         find_gpu("rtx-4090").usable_bytes, find_gpu("t4").usable_bytes]

@@ -48,7 +48,8 @@ def test_plan_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert g["placement"]["badge"] == f"partial offload {g['placement']['gpu_layers']}/32 layers"
     assert g["placement"]["host_bytes"] + g["per_gpu"]["weights"] >= fp32["memory"]["weights"]
     assert g["multi_gpu"]["gpus"] >= 2 and g["multi_gpu"]["kind"] == "pipeline"
-    assert fp16["engine"] == "hf" and next(r for r in data["rows"] if r["precision"] == "q4_k_m")["engine"] == "llamacpp"
+    q4 = next(r for r in data["rows"] if r["precision"] == "q4_k_m")
+    assert fp16["engine"] == "hf" and q4["engine"] == "llamacpp"
     assert data["workload"]["engine"] == "auto" and data["workload"]["host_ram_bytes"] == 64 * 2**30
     assert all(g["speed_basis"].startswith("estimate") for r in data["rows"] for g in r["gpus"])
 

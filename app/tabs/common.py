@@ -59,8 +59,9 @@ def placement_tip(option: GpuOption, size: Callable[[int], str]) -> str:
         if alt.gpus is not None:
             lines.append(f"Without offloading: {alt.badge}.")
     elif place.kind == "tensor_parallel":
-        lines.append(f"Tensor parallel over {place.gpus} GPUs (a degree that divides the {option.inventory.arch.num_heads}"
-                     f" attention heads; vLLM --tensor-parallel-size {place.gpus}).")
+        heads = option.inventory.arch.num_heads
+        lines.append(f"Tensor parallel over {place.gpus} GPUs (a degree that divides the {heads} attention heads; "
+                     f"vLLM --tensor-parallel-size {place.gpus}).")
     elif place.kind == "pipeline":
         lines.append(f"Layers split over {place.gpus} GPUs (llama.cpp --split-mode layer, vLLM "
                      f"--pipeline-parallel-size {place.gpus}, accelerate device_map).")

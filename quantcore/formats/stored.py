@@ -1,4 +1,4 @@
-"""The file as stored: a per-model Precision for the "as stored" plan row, with the file's own tensor types and bytes."""
+"""The file as stored: a per-model Precision for the "as stored" plan row, with the file's own types and bytes."""
 from __future__ import annotations
 
 import re

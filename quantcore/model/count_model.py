@@ -92,7 +92,8 @@ def from_parameter_count(n: int) -> Inventory:
     hd = _head_dim(h)
     heads = h // hd
     kv_heads = min(GUESS_KV_HEADS, heads)
-    tensors: list[TensorInfo] = [TensorInfo("model.embed_tokens.weight", (vocab, h), role="embedding", kind="token_embd")]
+    tensors: list[TensorInfo] = [
+        TensorInfo("model.embed_tokens.weight", (vocab, h), role="embedding", kind="token_embd")]
     for i in range(layers):
         p = f"model.layers.{i}."
         tensors += [

@@ -97,9 +97,12 @@ def matmul_rate(gpu: GPU, compute: str, engine: str) -> float:
 
 
 def _rate_name(gpu: GPU, compute: str, engine: str) -> str:
-    unit = "TOPS" if compute == "int8" and gpu.int8_ops else "TFLOPS"
-    used = compute if gpu.flops_for(compute) == {"fp32": gpu.fp32_flops, "fp16": gpu.fp16_flops, "bf16": gpu.bf16_flops,
-                                                 "fp8": gpu.fp8_flops, "int8": gpu.int8_ops}.get(compute) else "fp16"
+    """"661 int8 TOPS", "83 fp16 TFLOPS, fp32 accumulate": the rate matmul_rate used, named as the catalog names it
+    (a GPU without the unit runs the type through its fp16 rate, see GPU.flops_for)."""
+    own = {"fp32": gpu.fp32_flops, "fp16": gpu.fp16_flops, "bf16": gpu.bf16_flops, "fp8": gpu.fp8_flops,
+           "int8": gpu.int8_ops}.get(compute)
+    used = compute if own else ("fp16" if gpu.fp16_flops else "fp32")
+    unit = "TOPS" if used == "int8" else "TFLOPS"
     acc = ", fp32 accumulate" if fp32_accumulate_halved(gpu, compute, engine) else ""
     return f"{matmul_rate(gpu, compute, engine) / 1e12:,.0f} {used} {unit}{acc}"
 

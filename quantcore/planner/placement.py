@@ -48,7 +48,8 @@ class Host:
         r = self.ram_bytes
         if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r <= 2**50:
             raise BadInputError(f"host RAM {r!r} must be a whole number of bytes, 0 to 1 PiB (e.g. --ram 64GiB)")
-        for name, v in (("host memory bandwidth", self.bandwidth_bytes_per_s), ("PCIe bandwidth", self.pcie_bytes_per_s)):
+        rates = (("host memory bandwidth", self.bandwidth_bytes_per_s), ("PCIe bandwidth", self.pcie_bytes_per_s))
+        for name, v in rates:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1e6 <= v <= 1e14:
                 raise BadInputError(f"{name} {v!r} must be in bytes per second, e.g. 89.6e9 for dual-channel DDR5")
 

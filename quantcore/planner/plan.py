@@ -207,7 +207,8 @@ def plan_warnings(inv: Inventory, w: Workload) -> tuple[str, ...]:
 def assumptions(inv: Inventory, w: Workload, skipped: tuple[str, ...], host: Host | None = None) -> tuple[str, ...]:
     out = list(inv.notes)
     out.append("bytes are exact integers; GiB = 2**30 bytes, GB = 10**9 bytes")
-    out.append(f"context {w.context:,} tokens per sequence (prompt + generated), batch {w.batch}, KV cache in {w.kv_dtype}")
+    out.append(f"context {w.context:,} tokens per sequence (prompt + generated), batch {w.batch}, "
+               f"KV cache in {w.kv_dtype}")
     if w.engine == engines.AUTO:
         out.append("engine auto: each row uses the engine its precision usually runs on (llama.cpp for GGUF, vLLM "
                    "for GPTQ/AWQ/FP8/MXFP4/NVFP4, transformers for bitsandbytes, torchao and 16/32-bit); its "

@@ -24,9 +24,9 @@ RENAMED: dict[str, tuple[str, ...]] = {
     "dtype": ("dtype", "torch_dtype"),  # 5.x saves `dtype`
 }
 # Multimodal model_type -> the model_type its text_config defaults to when it names none (transformers' defaults).
-TEXT_DEFAULTS: dict[str, str] = {"gemma3": "gemma3_text", "llava": "llama", "llava_next": "llama", "mistral3": "mistral",
-                                 "paligemma": "gemma", "qwen2_vl": "qwen2", "qwen2_5_vl": "qwen2",
-                                 "idefics3": "llama", "aya_vision": "cohere"}
+TEXT_DEFAULTS: dict[str, str] = {"gemma3": "gemma3_text", "llava": "llama", "llava_next": "llama",
+                                 "mistral3": "mistral", "paligemma": "gemma", "qwen2_vl": "qwen2",
+                                 "qwen2_5_vl": "qwen2", "idefics3": "llama", "aya_vision": "cohere"}
 # Top-level keys a nested text model inherits when its own text_config leaves them out.
 _INHERITED = ("dtype", "torch_dtype", "tie_word_embeddings", "quantization_config")
 
