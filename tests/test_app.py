@@ -15,7 +15,7 @@ from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.tabs.cost import CostModel  # noqa: E402
 from app.tabs.fit import FitHeatmapModel, LimitsModel  # noqa: E402
-from app.tabs.memory import COMPONENTS, MemoryTableModel  # noqa: E402
+from app.tabs.memory import COMPONENTS, FIRST_COMPONENT, MemoryTableModel  # noqa: E402
 from quantcore.planner import memory  # noqa: E402
 from quantcore.planner.hardware import find_gpu, load_gpus  # noqa: E402
 
@@ -39,7 +39,7 @@ def _row(model: MemoryTableModel, pid: str) -> int:
 
 
 def _cell(model: MemoryTableModel, pid: str, component: str) -> int:
-    return model.index(_row(model, pid), 2 + COMPONENTS.index(component)).data(Qt.ItemDataRole.UserRole)
+    return model.index(_row(model, pid), FIRST_COMPONENT + COMPONENTS.index(component)).data(Qt.ItemDataRole.UserRole)
 
 
 def _change(qtbot, window: MainWindow, action) -> None:  # type: ignore[no-untyped-def]
@@ -163,7 +163,7 @@ def test_settings_and_theme_persist_across_restart(qtbot, qsettings: QSettings, 
     assert again.state.request.workload.batch == 4 and again.workload_panel.batch.value() == 4
     assert again.state.request.unit == "GB" and again.theme == "dark"
     assert again.theme_actions["dark"].isChecked()
-    assert " GB" in again.memory_tab.model.index(0, 2).data()
+    assert " GB" in again.memory_tab.model.index(0, FIRST_COMPONENT).data()
 
 
 def test_custom_gpu_is_saved_and_selected(qtbot, window: MainWindow, tmp_path: Path) -> None:
@@ -253,6 +253,15 @@ def test_typing_a_parameter_count_plans_a_guess(qtbot, window: MainWindow) -> No
 def test_memory_tooltips_show_the_engine_formula(window: MainWindow) -> None:
     model = window.memory_tab.model
     row = _row(model, "bf16")
-    tip = model.index(row, 2 + COMPONENTS.index("kv_cache")).data(Qt.ItemDataRole.ToolTipRole)
+    tip = model.index(row, FIRST_COMPONENT + COMPONENTS.index("kv_cache")).data(Qt.ItemDataRole.ToolTipRole)
     kv = _cell(model, "bf16", "kv_cache")
     assert "8 KV heads" in tip and f"{kv:,} B" in tip
+
+
+def test_memory_table_shows_each_rows_engine(window: MainWindow) -> None:
+    model, plan = window.memory_tab.model, window.controller.plan
+    assert model.headerData(2, Qt.Orientation.Horizontal) == "engine"
+    for pid, name in (("q4_k_m", "llama.cpp"), ("bf16", "transformers"), ("awq-4bit-g128", "vLLM")):
+        i = _row(model, pid)
+        assert model.index(i, 2).data() == name and model.index(i, 2).data(Qt.ItemDataRole.UserRole) == plan.rows[i].engine
+    assert "engine auto" in model.index(_row(model, "q4_k_m"), 2).data(Qt.ItemDataRole.ToolTipRole)

@@ -38,8 +38,12 @@ CURVE_PRECISIONS = ("fp32", "bf16", "fp8", "q8_0", "q6_k", "q4_k_m", "nf4", "q3_
 
 
 
+FIRST_COMPONENT = 3  # columns: precision, bits/w, engine, the memory lines, then one per chosen GPU
+
+
 class MemoryTableModel(PlanModel):
-    """Rows: precisions. Columns: bits per weight, each memory line, then GPUs needed on each chosen GPU."""
+    """Rows: precisions. Columns: bits per weight, the engine the row is planned with, each memory line, then the
+    placement on each chosen GPU."""
 
     def _explained(self, pid: str) -> dict[str, str]:
         """The engine's formula for each line of this row, worked out the first time a tooltip asks."""
@@ -52,7 +56,7 @@ class MemoryTableModel(PlanModel):
         self._explanations: dict[str, dict[str, str]] = {}
         gpus = [short_gpu_name(self.plan.rows[0].gpu_list[i].name) for i in self.selected] \
             if self.plan and self.plan.rows else []
-        self.headers = ["precision", "bits/w"] + [c.replace("_", " ") for c in COMPONENTS] + gpus
+        self.headers = ["precision", "bits/w", "engine"] + [c.replace("_", " ") for c in COMPONENTS] + gpus
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() or self.plan is None else len(self.plan.rows)
@@ -61,32 +65,37 @@ class MemoryTableModel(PlanModel):
         if not index.isValid() or self.plan is None:
             return None
         row, col = self.plan.rows[index.row()], index.column()
-        ncomp = len(COMPONENTS)
+        last = FIRST_COMPONENT + len(COMPONENTS)  # first GPU column
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole):
             raw = role == Qt.ItemDataRole.UserRole
             if col == 0:
-                return row.precision.id + (" (as stored)" if row.as_stored and not raw else "")
+                return row.precision.label if row.as_stored and not raw else row.precision.id
             if col == 1:
                 return row.bits_per_weight if raw else f"{row.bits_per_weight:.2f}"
-            if col < 2 + ncomp:
-                value = getattr(row.memory, COMPONENTS[col - 2])
+            if col == 2:
+                return row.engine if raw else ENGINE_NAMES.get(row.engine, row.engine)
+            if col < last:
+                value = getattr(row.memory, COMPONENTS[col - FIRST_COMPONENT])
                 return value if raw else self.size(value)
-            option = row.gpus[self.selected[col - 2 - ncomp]]
+            option = row.gpus[self.selected[col - last]]
             return option.count if raw else option.badge
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 0:
                 p = row.precision
-                return (f"{p.label}: {p.storage_bits:.4g} storage bits per quantized weight. Keeps: {p.keeps}. "
-                        f"{p.source}. Planned with {ENGINE_NAMES.get(row.engine, row.engine)}'s accounting.")
+                return f"{p.label}: {p.storage_bits:.4g} storage bits per quantized weight. Keeps: {p.keeps}. {p.source}"
             if col == 1:
                 return "Bits per weight over the whole model, kept-in-16-bit tensors included."
-            if col < 2 + ncomp:
-                name = COMPONENTS[col - 2]
+            if col == 2:
+                return (f"Memory, multi-GPU layout and speed follow {ENGINE_NAMES.get(row.engine, row.engine)}"
+                        + (" (engine auto: the engine this precision usually runs on; pick one in Workload to "
+                           "plan every row with it)." if self.plan.workload.engine == "auto" else "."))
+            if col < last:
+                name = COMPONENTS[col - FIRST_COMPONENT]
                 detail = self._explained(row.precision.id).get(name)
                 return COMPONENT_TIPS[name] + (f"\n\n{detail}" if detail else "")
-            return placement_tip(row.gpus[self.selected[col - 2 - ncomp]], self.size)
-        if role == Qt.ItemDataRole.BackgroundRole and col >= 2 + ncomp:
-            return placement_colour(row.gpus[self.selected[col - 2 - ncomp]])
+            return placement_tip(row.gpus[self.selected[col - last]], self.size)
+        if role == Qt.ItemDataRole.BackgroundRole and col >= last:
+            return placement_colour(row.gpus[self.selected[col - last]])
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
