@@ -263,8 +263,10 @@ class MemoryTab(QSplitter):
         wanted = [p for p in CURVE_PRECISIONS if p in present]
         if len(wanted) < 3:  # training modes plan only a few precisions: draw them all
             wanted = present[:6]
-        curves = {p: memory_curve(inv, p, plan.row(p).workload, contexts) for p in wanted}
         gpus = plan.rows[0].gpu_list
+        # on the first chosen GPU: vLLM-planned rows keep a share of that card, as the table's figures do
+        card = gpus[selected[0]].memory_bytes if selected else None
+        curves = {p: memory_curve(inv, p, plan.row(p).workload, contexts, card) for p in wanted}
         totals = tuple(r.memory.total for r in plan.rows if r.precision.id in curves)
         self.curves.update_curves(contexts, curves, [(gpus[i].name, gpus[i].usable_bytes) for i in selected], unit,
                                   current=w.context, current_totals=totals)
