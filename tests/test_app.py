@@ -269,3 +269,18 @@ def test_memory_table_shows_each_rows_engine(window: MainWindow) -> None:
         i = _row(model, pid)
         assert model.index(i, 2).data() == name and model.index(i, 2).data(Qt.ItemDataRole.UserRole) == plan.rows[i].engine
     assert "engine auto" in model.index(_row(model, "q4_k_m"), 2).data(Qt.ItemDataRole.ToolTipRole)
+
+
+def test_settings_from_before_engine_auto_get_the_new_default(qsettings: QSettings) -> None:
+    import json
+    from dataclasses import asdict
+
+    from app.settings import load_request, save_request
+    from app.state import Request
+    from quantcore.planner.workload import Workload
+
+    old = asdict(Workload(engine="hf"))
+    qsettings.setValue("workload", json.dumps(old))  # what the previous version saved: "hf" was its default
+    assert load_request(qsettings).workload.engine == "auto"
+    save_request(qsettings, Request(workload=Workload(engine="hf")))  # chosen in this version: kept
+    assert load_request(qsettings).workload.engine == "hf"
