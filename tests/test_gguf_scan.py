@@ -181,3 +181,12 @@ def test_config_only_models_have_no_as_stored_row() -> None:
 
     plan = make_plan(load_model("meta-llama/Llama-3.1-8B", use_hub=False), Workload(), None, ())
     assert not any(r.as_stored for r in plan.rows) and plan.rows[0].precision.id == "fp32"
+
+
+def test_as_stored_weights_explained_with_the_files_own_bytes(smollm2_gguf: Path) -> None:
+    from quantcore.planner.explain import explain
+
+    inv = read_gguf(smollm2_gguf)
+    text = explain(inv, "stored", Workload())["weights"]
+    exact = sum(t.stored_bytes for t in inv.tensors)
+    assert f"{exact:,} B" in text and "Q4_1 + Q8_0" in text

@@ -142,7 +142,8 @@ class GpuOption:
 
     @cached_property
     def max_context(self) -> int:
-        """Largest context per sequence that fits entirely on the placement's GPUs at this batch (0 if none)."""
+        """Largest context per sequence that fits entirely on the placement's GPUs at this batch (0 if none; a
+        partial offload counts its one GPU)."""
         return self._largest(memory.max_context)
 
     @cached_property
@@ -151,7 +152,8 @@ class GpuOption:
         return self._largest(memory.max_batch)
 
     def _largest(self, search) -> int:  # noqa: ANN001 - memory.max_context or memory.max_batch
-        place = self.multi_gpu if self.placement.kind == "offload" else self.placement
+        """On the placement's GPUs (a partial offload's one GPU: how far it could go without offloading)."""
+        place = self.placement
         if place.gpus is None:
             return 0
         tp = place.tensor_parallel if place.kind == "tensor_parallel" else 1
