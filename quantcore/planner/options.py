@@ -99,9 +99,11 @@ class GpuOption:
     @property
     def compute(self) -> str:
         """The matmul type the engine's kernels use: llama.cpp multiplies every quantized type with int8 dot
-        products (MMQ / MMVQ); other engines use the precision's own compute type."""
+        products (MMQ / MMVQ); bitsandbytes runs at the fp16 rate; otherwise the precision's own compute type."""
         if self.engine == "llamacpp" and self.precision.nominal_bits < 16:
             return "int8"
+        if self.precision.family == "bnb":  # LLM.int8()'s fp16 outlier matmuls and NF4/FP4's dequantize-then-fp16
+            return "fp16"  # run no faster than fp16 end to end (Dettmers et al. 2022: 15-23% slower at 6.7B)
         return self.precision.compute
 
     def _speed_inputs(self) -> bool:
