@@ -103,7 +103,7 @@ class GpuOption:
         if self.engine == "llamacpp" and self.precision.nominal_bits < 16:
             return "int8"
         if self.precision.family == "bnb":  # LLM.int8()'s fp16 outlier matmuls and NF4/FP4's dequantize-then-fp16
-            return "fp16"  # run no faster than fp16 end to end (Dettmers et al. 2022: 15-23% slower at 6.7B)
+            return "fp16"  # run no faster than fp16 matmuls end to end
         return self.precision.compute
 
     def _speed_inputs(self) -> bool:
