@@ -24,7 +24,7 @@ class Published:
     model: str
     precision: str
     gpu: str
-    test: str  # "tg128" | "pp512" | "pp8096"
+    test: str  # "tgN": N tokens generated one at a time | "ppN": an N-token prompt in ubatches of 512
     tokens_per_s: float
     source: str
     engine: str = "llamacpp"
@@ -33,6 +33,9 @@ class Published:
 PUBLISHED = (
     # llama.cpp PR #7676 "CUDA: use tensor cores for MMQ" (JohannesGaessler, 2024-06): RTX 4090, ubatch 512
     Published("meta-llama/Llama-3.1-8B", "q4_0", "rtx-4090", "pp512", 10358.75, "llama.cpp #7676"),
+    # llama.cpp PR #15802 "CUDA: fastdiv, launch bounds for mmvq + q8_1 quant" (JohannesGaessler, 2025-09): RTX 3090,
+    # pp512 at microbatch size 1 = 512 forward passes of one token, the decode path (MMVQ), up to depth 512
+    Published("meta-llama/Llama-3.1-8B", "q4_0", "rtx-3090", "tg512", 155.02, "llama.cpp #15802"),
     # llama.cpp PR #19053 "CUDA: Fix loop unrolling for BW in mul_mat_q_stream_k_fixup" (2026-02), master column
     Published("meta-llama/Llama-3.1-8B", "q4_0", "rtx-6000-ada", "tg128", 168.87, "llama.cpp #19053"),
     Published("meta-llama/Llama-3.1-8B", "q4_0", "rtx-6000-ada", "pp8096", 8008.29, "llama.cpp #19053"),

@@ -106,7 +106,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
             continue
         _, total, ctx, place = next(f for f in fitting if f[0] is best)
         where = "" if place.kind == "single" else f" ({place.badge})"
-        print(f"{inv.id}: fits as {best.precision.id}{where} ({format_bytes(total)} of "
+        label = best.precision.label if best.as_stored else best.precision.id
+        print(f"{inv.id}: fits {'' if best.as_stored else 'as '}{label}{where} ({format_bytes(total)} of "
               f"{format_bytes(gpu.usable_bytes)} usable per GPU) at context {base.context:,}; max context {ctx:,}")
         for note in caveats(best, 0, plan):
             print(f"  caveat: {note}")

@@ -80,17 +80,22 @@ def best_row(rows: list[PlanRow], native: str | Precision) -> PlanRow | None:
     return max(rows, key=lambda r: _quality(r, nat)) if rows else None
 
 
+def name(row: PlanRow) -> str:
+    """How the text names a row: its precision id, or "the file as stored (Q4_1)" for the as-stored row."""
+    return f"the file {row.precision.label}" if row.as_stored else row.precision.id
+
+
 def caveats(row: PlanRow, gpu_index: int, plan: Plan | None = None) -> tuple[str, ...]:
     """What to know before using this row on its GPU: sub-4-bit quality, little headroom, context past the limit."""
     out = []
     place = row.placements[gpu_index]
     gpu = row.gpu_list[gpu_index]
     if row.precision.nominal_bits < 4:
-        out.append(f"{row.precision.id}: {LOW_BITS_CAVEAT}")
+        out.append(f"{name(row)}: {LOW_BITS_CAVEAT}")
     if place.per_gpu is not None and place.kind != "offload":
         free = gpu.usable_bytes - place.per_gpu.total
         if free < HEADROOM_SHARE * gpu.usable_bytes:
-            out.append(f"{row.precision.id} on {gpu.name}: only {format_bytes(max(0, free))} "
+            out.append(f"{name(row)} on {gpu.name}: only {format_bytes(max(0, free))} "
                        f"({max(0.0, free) / gpu.usable_bytes:.1%} of the card) to spare; allocator fragmentation, a "
                        "longer prompt or another program can push it out of memory")
     if plan is not None and plan.context_above_limit:
@@ -125,7 +130,7 @@ def recommend(plan: Plan, gpu_index: int = 0) -> Recommendation:
         assert chosen is not None
         multi = chosen.multi_gpu[gpu_index]
         how = "tensor parallel" if multi.kind == "tensor_parallel" else "layer split"
-        text += f"; {chosen.precision.id} needs {multi.gpus} of them ({how})"
+        text += f"; {name(chosen)} needs {multi.gpus} of them ({how})"
     if offloads:
         # speed is what an offload costs: among those within 25% of the fastest, the best quality
         speed = {id(r): r.gpus[gpu_index].decode_tokens_per_s or 0.0 for r in offloads}
@@ -134,7 +139,7 @@ def recommend(plan: Plan, gpu_index: int = 0) -> Recommendation:
         assert off is not None
         opt = off.gpus[gpu_index]
         speed = f", about {opt.decode_tokens_per_s:,.1f} tokens/s (estimate)" if opt.decode_tokens_per_s else ""
-        text += (f"{', or' if pool else ';'} {off.precision.id} runs on one with {opt.badge} "
+        text += (f"{', or' if pool else ';'} {name(off)} runs on one with {opt.badge} "
                  f"({format_bytes(opt.placement.host_bytes)} in system RAM{speed})")
         chosen = chosen or off
     return Recommendation(gpu, None, text + ".", caveats(chosen, gpu_index, plan) if chosen is not None else ())
@@ -144,7 +149,7 @@ def _fits(plan: Plan, best: PlanRow, gpu: GPU, gpu_index: int, rows: list[PlanRo
     total = best.placements[gpu_index].per_gpu.total
     free = gpu.usable_bytes - total
     engine = ENGINE_NAMES.get(best.engine, best.engine)
-    text = (f"On one {gpu.name}, use {best.precision.id} ({best.bits_per_weight:.2f} bits/weight, "
+    text = (f"On one {gpu.name}, use {name(best)} ({best.bits_per_weight:.2f} bits/weight, "
             f"{format_bytes(total)} with {format_bytes(free)} to spare, in {engine})")
     notes = list(caveats(best, gpu_index, plan))
     if best.precision.nominal_bits < 4:

@@ -29,7 +29,7 @@ def render_plan_text(data: dict[str, Any], unit: str = "GiB") -> str:
     lines += [f"warning: {x}" for x in data.get("warnings", [])]
     lines.append("")
     headers = ["precision", "bits/w", "engine"] + [c.replace("_", " ") for c in COMPONENTS]
-    rows = [[r["precision"] + (" (as stored)" if r.get("as_stored") else ""), f"{r['bits_per_weight']:.2f}",
+    rows = [[r.get("label", r["precision"]) if r.get("as_stored") else r["precision"], f"{r['bits_per_weight']:.2f}",
              r.get("engine", "-")] + [_fmt(r["memory"][c], unit) for c in COMPONENTS] for r in data["rows"]]
     lines.append(table(headers, rows))
     gpu_ids = [g["gpu"] for g in data["rows"][0]["gpus"]] if data["rows"] else []
