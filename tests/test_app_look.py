@@ -177,6 +177,8 @@ def test_legends_sit_outside_the_plot_area(qtbot, shown: MainWindow) -> None:
 
 def test_small_model_units_from_magnitude(qtbot, shown: MainWindow, minilm_dir: Path) -> None:
     _load(qtbot, shown, str(minilm_dir))  # 22.7M parameters: megabytes, not 0.0x GiB
+    # transformers for every row: engine auto plans fp8/MX rows on vLLM, which reserves 90% of the card (GiB)
+    _change(qtbot, shown, lambda: shown.state.set_workload(engine="hf"))
     model = shown.memory_tab.model
     cells = [model.index(r, c).data() for r in range(model.rowCount()) for c in range(2, model.columnCount())]
     assert any(str(c).endswith(" MiB") for c in cells)

@@ -9,7 +9,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
-from app.tabs.memory import COMPONENTS  # noqa: E402
+from app.tabs.memory import COMPONENTS, FIRST_COMPONENT  # noqa: E402
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow
 def _cell(window: MainWindow, pid: str, component: str) -> int:
     m = window.memory_tab.model
     row = next(i for i in range(m.rowCount()) if m.index(i, 0).data() == pid)
-    return m.index(row, 2 + COMPONENTS.index(component)).data(Qt.ItemDataRole.UserRole)
+    return m.index(row, FIRST_COMPONENT + COMPONENTS.index(component)).data(Qt.ItemDataRole.UserRole)
 
 
 def _change(qtbot, window: MainWindow, action) -> None:  # type: ignore[no-untyped-def]

@@ -1,13 +1,15 @@
 """What the result tabs share: the base table model over a Plan, fit colours, GPU names, table views, plot items."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
+from quantcore.planner.estimate import ENGINE_NAMES
+from quantcore.planner.options import GpuOption
 from quantcore.planner.plan import Plan
 from quantcore.units import format_in, unit_for
 
@@ -33,6 +35,42 @@ def count_text(count: int | None) -> str:
 
 def count_colour(count: int | None) -> QColor:
     return FIT if count == 1 else NOFIT if count is None or count > 8 else TIGHT
+
+
+def placement_colour(option: GpuOption) -> QColor:
+    """Green on one GPU, amber on a few GPUs or with layers in host RAM, red when too large (or > 8 GPUs)."""
+    if option.placement.kind == "offload":
+        return TIGHT
+    return count_colour(option.count)
+
+
+def placement_tip(option: GpuOption, size: Callable[[int], str]) -> str:
+    """The placement badge explained: where the model sits, the fullest GPU's share, host RAM, the alternative."""
+    place, gpu = option.placement, option.gpu
+    engine = ENGINE_NAMES.get(option.engine, option.engine)
+    lines = [f"{option.badge} on {gpu.name} ({engine})."]
+    if place.per_gpu is not None:
+        each = "it holds" if place.gpus == 1 else "the fullest GPU holds"
+        lines.append(f"{each[0].upper() + each[1:]} {size(place.per_gpu.total)} of {size(gpu.usable_bytes)} usable.")
+    if place.kind == "offload":
+        lines.append(f"{place.gpu_layers} of {place.total_layers} layers on the GPU (llama.cpp -ngl "
+                     f"{place.gpu_layers}); {size(place.host_bytes)} of weights and KV cache stay in system RAM.")
+        alt = option.multi_gpu
+        if alt.gpus is not None:
+            lines.append(f"Without offloading: {alt.badge}.")
+    elif place.kind == "tensor_parallel":
+        heads = option.inventory.arch.num_heads
+        lines.append(f"Tensor parallel over {place.gpus} GPUs (a degree that divides the {heads} attention heads; "
+                     f"vLLM --tensor-parallel-size {place.gpus}).")
+    elif place.kind == "pipeline":
+        lines.append(f"Layers split over {place.gpus} GPUs (llama.cpp --split-mode layer, vLLM "
+                     f"--pipeline-parallel-size {place.gpus}, accelerate device_map).")
+    elif place.kind == "too_large":
+        lines.append("Does not fit on up to 64 of these GPUs, or in host RAM, with this workload.")
+    if option.decode_tokens_per_s is not None:
+        lines.append(f"Decode about {option.decode_tokens_per_s:,.1f} tokens/s, prefill about "
+                     f"{option.prefill_tokens_per_s:,.0f} tokens/s ({option.speed_basis}).")
+    return "\n".join(lines)
 
 
 class PlanModel(QAbstractTableModel):

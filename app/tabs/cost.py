@@ -9,16 +9,16 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QSplitter
 
 from app.plot_labels import fit_ticks
-from app.tabs.common import (GPU_COLOURS, ColumnFitter, Index, PlanModel, count_colour, count_text, legend,
-                             make_table, short_gpu_name)
+from app.tabs.common import (GPU_COLOURS, ColumnFitter, Index, PlanModel, count_text, legend,
+                             make_table, placement_colour, placement_tip, short_gpu_name)
 from quantcore.planner.plan import Plan
 
 
 class CostModel(PlanModel):
     """One row per (chosen GPU, precision): GPUs, purchase and hourly cost, speed, cost per million tokens."""
 
-    headers = ["GPU", "precision", "GPUs", "purchase", "per hour", "break-even (days)", "decode tok/s",
-               "prefill tok/s", "$ / M tokens"]
+    headers = ["GPU", "precision", "GPUs", "purchase", "per hour", "break-even (days)", "decode tok/s (est.)",
+               "prefill tok/s (est.)", "$ / M tokens (est.)"]
 
     def _rebuild(self) -> None:
         self.items = [(gi, r) for gi in self.selected for r in self.plan.rows] if self.plan else []
@@ -52,13 +52,16 @@ class CostModel(PlanModel):
                 return f"{v:,.1f}" if col != 5 else f"{v:,.0f}"
             return v
         if role == Qt.ItemDataRole.ToolTipRole:
-            return {5: "Days of round-the-clock rent that cost as much as buying the GPUs (power not included).",
-                    6: "Roofline: a decode step reads the active weights and the batch's KV cache once; bandwidth "
-                       "x efficiency bounds it (or compute, at large batch).",
-                    7: "Roofline: 2 x active parameters FLOPs per prompt token at the GPU's dense rate x efficiency.",
-                    8: "Hourly rent of the GPUs needed / generated tokens per hour at the decode rate."}.get(col)
+            basis = f"\n\n{opt.speed_basis}" if opt.speed_basis else ""
+            return {2: placement_tip(opt, self.size),
+                    5: "Days of round-the-clock rent that cost as much as buying the GPUs (power not included).",
+                    6: "Estimate: a decode step reads the active weights and the batch's KV cache once; bandwidth "
+                       "x efficiency bounds it (or compute, at large batch)." + basis,
+                    7: "Estimate: the prompt's FLOPs at the matmul rate the engine's kernels use x efficiency." + basis,
+                    8: "Estimate: hourly rent of the GPUs used / generated tokens per hour at the decode rate."
+                       + basis}.get(col)
         if role == Qt.ItemDataRole.BackgroundRole and col == 2:
-            return count_colour(opt.count)
+            return placement_colour(opt)
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 2:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -72,7 +75,7 @@ class CostBars(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.getPlotItem().invertY(True)
         self.getAxis("left").setWidth(104)
-        self.setLabel("bottom", "$ per million generated tokens (decode, roofline)")
+        self.setLabel("bottom", "$ per million generated tokens (decode, estimate)")
         self.getAxis("bottom").enableAutoSIPrefix(False)
         self.legend = legend(self)  # a band above the bars
         self.bars: list[pg.BarGraphItem] = []

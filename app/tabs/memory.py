@@ -10,8 +10,9 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QSplitter
 
 from app.plot_labels import fit_ticks, merged_names, place_labels
-from app.tabs.common import (ColumnFitter, Index, PlanModel, count_colour, count_text, gpu_line, legend, make_table,
-                             short_gpu_name)
+from app.tabs.common import (ColumnFitter, Index, PlanModel, gpu_line, legend,
+                             make_table, placement_colour, placement_tip, short_gpu_name)
+from quantcore.planner.estimate import ENGINE_NAMES
 from quantcore.planner.explain import explain
 from quantcore.planner.plan import Plan, context_points, memory_curve
 from quantcore.units import unit_for
@@ -39,20 +40,25 @@ CURVE_PRECISIONS = ("fp32", "bf16", "fp8", "q8_0", "q6_k", "q4_k_m", "nf4", "q3_
 
 
 
+FIRST_COMPONENT = 3  # columns: precision, bits/w, engine, the memory lines, then one per chosen GPU
+
+
 class MemoryTableModel(PlanModel):
-    """Rows: precisions. Columns: bits per weight, each memory line, then GPUs needed on each chosen GPU."""
+    """Rows: precisions. Columns: bits per weight, the engine the row is planned with, each memory line, then the
+    placement on each chosen GPU."""
 
     def _explained(self, pid: str) -> dict[str, str]:
         """The engine's formula for each line of this row, worked out the first time a tooltip asks."""
         if pid not in self._explanations and self.plan is not None:
-            self._explanations[pid] = explain(self.plan.inventory, pid, self.plan.workload)
+            row = self.plan.row(pid)
+            self._explanations[pid] = explain(self.plan.inventory, pid, row.workload if row else self.plan.workload)
         return self._explanations.get(pid, {})
 
     def _rebuild(self) -> None:
         self._explanations: dict[str, dict[str, str]] = {}
         gpus = [short_gpu_name(self.plan.rows[0].gpu_list[i].name) for i in self.selected] \
             if self.plan and self.plan.rows else []
-        self.headers = ["precision", "bits/w"] + [c.replace("_", " ") for c in COMPONENTS] + gpus
+        self.headers = ["precision", "bits/w", "engine"] + [c.replace("_", " ") for c in COMPONENTS] + gpus
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() or self.plan is None else len(self.plan.rows)
@@ -61,37 +67,37 @@ class MemoryTableModel(PlanModel):
         if not index.isValid() or self.plan is None:
             return None
         row, col = self.plan.rows[index.row()], index.column()
-        ncomp = len(COMPONENTS)
+        last = FIRST_COMPONENT + len(COMPONENTS)  # first GPU column
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole):
             raw = role == Qt.ItemDataRole.UserRole
             if col == 0:
-                return row.precision.id
+                return row.precision.label if row.as_stored and not raw else row.precision.id
             if col == 1:
                 return row.bits_per_weight if raw else f"{row.bits_per_weight:.2f}"
-            if col < 2 + ncomp:
-                value = getattr(row.memory, COMPONENTS[col - 2])
+            if col == 2:
+                return row.engine if raw else ENGINE_NAMES.get(row.engine, row.engine)
+            if col < last:
+                value = getattr(row.memory, COMPONENTS[col - FIRST_COMPONENT])
                 return value if raw else self.size(value)
-            count = row.counts[self.selected[col - 2 - ncomp]]
-            if raw:
-                return count
-            return "fits on 1" if count == 1 else f"needs {count_text(count)}"
+            option = row.gpus[self.selected[col - last]]
+            return option.count if raw else option.badge
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 0:
                 p = row.precision
                 return f"{p.label}: {p.storage_bits:.4g} storage bits per quantized weight. Keeps: {p.keeps}. {p.source}"
             if col == 1:
                 return "Bits per weight over the whole model, kept-in-16-bit tensors included."
-            if col < 2 + ncomp:
-                name = COMPONENTS[col - 2]
+            if col == 2:
+                return (f"Memory, multi-GPU layout and speed follow {ENGINE_NAMES.get(row.engine, row.engine)}"
+                        + (" (engine auto: the engine this precision usually runs on; pick one in Workload to "
+                           "plan every row with it)." if self.plan.workload.engine == "auto" else "."))
+            if col < last:
+                name = COMPONENTS[col - FIRST_COMPONENT]
                 detail = self._explained(row.precision.id).get(name)
                 return COMPONENT_TIPS[name] + (f"\n\n{detail}" if detail else "")
-            gi = self.selected[col - 2 - ncomp]
-            g = row.gpu_list[gi]
-            per = row.per_gpu[gi]
-            share = f"; each holds {self.size(per.total)} of {self.size(g.usable_bytes)} usable" if per else ""
-            return f"GPUs of {g.name} needed (a tensor-parallel degree that divides the heads){share}."
-        if role == Qt.ItemDataRole.BackgroundRole and col >= 2 + ncomp:
-            return count_colour(row.counts[self.selected[col - 2 - ncomp]])
+            return placement_tip(row.gpus[self.selected[col - last]], self.size)
+        if role == Qt.ItemDataRole.BackgroundRole and col >= last:
+            return placement_colour(row.gpus[self.selected[col - last]])
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -273,8 +279,10 @@ class MemoryTab(QSplitter):
         wanted = [p for p in CURVE_PRECISIONS if p in present]
         if len(wanted) < 3:  # training modes plan only a few precisions: draw them all
             wanted = present[:6]
-        curves = {p: memory_curve(inv, p, w, contexts) for p in wanted}
         gpus = plan.rows[0].gpu_list
+        # on the first chosen GPU: vLLM-planned rows keep a share of that card, as the table's figures do
+        card = gpus[selected[0]].memory_bytes if selected else None
+        curves = {p: memory_curve(inv, p, plan.row(p).workload, contexts, card) for p in wanted}
         totals = tuple(r.memory.total for r in plan.rows if r.precision.id in curves)
         self.curves.update_curves(contexts, curves, [(gpus[i].name, gpus[i].usable_bytes) for i in selected], unit,
                                   current=w.context, current_totals=totals)

@@ -29,9 +29,15 @@ def workload_args(p: argparse.ArgumentParser) -> None:
                    help="comma-separated tensor kinds, or all-linear")
     p.add_argument("--zero", type=int, default=0, help="ZeRO stage 0-3 (3 = FSDP full sharding)")
     p.add_argument("--data-parallel", type=int, default=1, help="GPUs the ZeRO/FSDP states are sharded over")
-    p.add_argument("--engine", default="hf", help="runtime overhead preset: none | hf | vllm | llamacpp | sglang")
+    p.add_argument("--engine", default="auto",
+                   help="engine whose accounting and speed each row uses: auto (llama.cpp for GGUF, vLLM for "
+                        "GPTQ/AWQ/FP8/MXFP4/NVFP4, transformers for the rest) | hf | vllm | llamacpp | sglang | none")
     p.add_argument("--overhead", default=None, help="explicit runtime overhead per GPU, e.g. 1GiB")
     p.add_argument("--no-flash-attention", action="store_true")
+    p.add_argument("--ram", default="64GiB", help="system RAM for layers offloaded from the GPU, e.g. 64GiB or 64 "
+                                                   "(GiB); default 64GiB; 0 plans without offloading")
+    p.add_argument("--host-bandwidth", type=float, default=None,
+                   help="system memory bandwidth in GB/s (default 89.6: dual-channel DDR5-5600)")
 
 
 def workload_from_args(args: argparse.Namespace, inv: Any) -> Any:
@@ -52,6 +58,18 @@ def workload_from_args(args: argparse.Namespace, inv: Any) -> Any:
 
     kv_bytes_per_element(w.kv_dtype)  # unknown KV dtype -> one-line error now, not mid-plan
     return w
+
+
+def host_from_args(args: argparse.Namespace) -> Any:
+    """The machine's RAM and memory bandwidth for partial offload (None when --ram is 0: no offloading)."""
+    from quantcore.planner.placement import DEFAULT_HOST_BANDWIDTH, Host
+
+    text = str(args.ram).strip()
+    ram = int(float(text) * 2**30) if text.replace(".", "", 1).isdigit() else parse_bytes(text)  # bare number: GiB
+    if ram == 0:
+        return None
+    bandwidth = DEFAULT_HOST_BANDWIDTH if args.host_bandwidth is None else args.host_bandwidth * 1e9
+    return Host(ram_bytes=ram, bandwidth_bytes_per_s=bandwidth)
 
 
 def gpus_by_name(names: list[str], sizes: bool = False) -> tuple[Any, ...]:

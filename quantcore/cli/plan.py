@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from quantcore.cli.common import gpus_by_name, load_model_verbose, workload_args, workload_from_args
+from quantcore.cli.common import gpus_by_name, host_from_args, load_model_verbose, workload_args, workload_from_args
 from quantcore.cli.report import paper_and_unit
 from quantcore.errors import BadInputError
 from quantcore.report.render import REPORT_SUFFIXES, render_plan_text, table, write_report
@@ -35,7 +36,8 @@ def register(sub: Any) -> None:
                                                   "24GB = 24 GiB, as the catalog reads cards)")
     fit.add_argument("--model", action="append", default=[], help="model (repeatable; default: every bundled model)")
     fit.add_argument("--revision", default=None, help="Hub branch, tag or commit of the --model repos")
-    fit.add_argument("--count", type=int, default=1, help="number of GPUs (tensor parallel), default 1")
+    fit.add_argument("--count", type=int, default=1,
+                     help="number of GPUs (tensor parallel or layer split, whichever the engine uses), default 1")
     workload_args(fit)
     fit.add_argument("--sort", choices=FIT_SORTS, default="name",
                      help="order of the table: name (as listed), params, memory, headroom, context or bits "
@@ -67,7 +69,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     ids = tuple(p.strip() for p in args.precision.split(",") if p.strip()) if args.precision else None
     if args.precision is not None and not ids:
         raise BadInputError("--precision is empty; give ids like bf16,q4_k_m (see `quantplanner precisions`)")
-    plan = make_plan(inv, workload, ids, gpus_by_name(args.gpu))
+    plan = make_plan(inv, workload, ids, gpus_by_name(args.gpu), host=host_from_args(args))
     data = plan_to_dict(plan)
     if args.report is not None:
         import shlex
@@ -80,6 +82,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         write_report(args.report, extended, args.unit, args.paper)
     if args.json:
         print(json.dumps(data, indent=1))
+        for warning in data["warnings"]:  # the JSON carries them too; a person at the terminal sees them as well
+            print(f"quantplanner: note: {warning}", file=sys.stderr)
     else:
         print(render_plan_text(data, args.unit))
         if args.report is not None:
@@ -88,11 +92,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from quantcore.planner import memory
-    from quantcore.planner.advice import best_row, candidates, native_precision
-    from quantcore.planner.plan import make_plan, shard
+    from quantcore.planner.advice import best_row, candidates, caveats, native_precision
+    from quantcore.planner.plan import make_plan
     from quantcore.sources.bundled import bundled_models
     from quantcore.sources.source import load_model
 
@@ -102,33 +103,40 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if not 0 <= args.min_bits <= 32:
         raise BadInputError(f"--min-bits {args.min_bits:g} must be between 0 and 32")
     names = args.model or [m.id for m in bundled_models()]
+    host = host_from_args(args)
     rows, models = [], []
     for name in names:
         # every bundled model: the bundled configs (no network); named models: the Hub first, like `plan`
         inv = load_model_verbose(name, args.revision) if args.model else load_model(name, use_hub=False)
         base = workload_from_args(args, inv)
-        plan = make_plan(inv, base, None, (gpu,))
-        on_gpus = replace(base, tensor_parallel=args.count)
+        plan = make_plan(inv, base, None, (gpu,), host=host)
         fitting = {}
         for r in plan.rows:
             if r.precision.nominal_bits < args.min_bits:
                 continue
-            per = shard(r.memory, inv, args.count)
-            fits = per.total <= gpu.usable_bytes
-            ctx = memory.max_context(inv, r.precision.id, on_gpus, gpu.usable_bytes, gpu.memory_bytes)
-            rows.append({"model": inv.id, "parameters": inv.parameters, "precision": r.precision.id, "fits": fits,
-                         "total_bytes": per.total, "max_context": ctx})
+            opt = r.gpus[0]
+            # on args.count GPUs: the fewest-GPU layout (tensor parallel or layer split) when it needs no more
+            place = opt.placement if args.count == 1 else opt.multi_gpu
+            fits = place.kind in ("single", "tensor_parallel", "pipeline") and (place.gpus or 0) <= args.count
+            total = place.per_gpu.total if fits and place.per_gpu else (opt.per_gpu.total if opt.per_gpu else None)
+            ctx = opt.max_context if fits else 0
+            notes = list(caveats(r, 0, plan)) if fits else []
+            rows.append({"model": inv.id, "parameters": inv.parameters, "precision": r.precision.id,
+                         "engine": r.engine, "fits": fits, "total_bytes": total if total is not None else r.memory.total,
+                         "max_context": ctx, "placement": place.as_dict(), "caveats": notes})
             if fits:
-                fitting[r.precision.id] = (r, per.total, ctx)
+                fitting[r.precision.id] = (r, total, ctx, place, notes)
         native = native_precision(inv)
         allowed = {r.precision.id for r in candidates(plan.rows, native)}
-        best = best_row([r for pid, (r, _, _) in fitting.items() if pid in allowed], native)
-        _, total, ctx = fitting[best.precision.id] if best is not None else (None, None, None)
+        best = best_row([r for pid, (r, *_rest) in fitting.items() if pid in allowed],
+                        plan.row(native).precision if plan.row(native) else native)
+        _, total, ctx, place, notes = fitting[best.precision.id] if best is not None else (None,) * 5
+        label = (best.precision.label if best.as_stored else best.precision.id) if best is not None else None
         models.append({"model": inv.id, "parameters": inv.parameters, "context": base.context,
-                       "best": best.precision.id if best else None,
-                       "bits_per_weight": best.bits_per_weight if best else None, "total_bytes": total,
-                       "headroom_bytes": gpu.usable_bytes - total if total is not None else None,
-                       "max_context": ctx})
+                       "best": label, "bits_per_weight": best.bits_per_weight if best else None,
+                       "total_bytes": total, "headroom_bytes": gpu.usable_bytes - total if total is not None else None,
+                       "max_context": ctx, "placement": place.badge if place is not None else None,
+                       "engine": best.engine if best else None, "caveats": notes or []})
     models = sort_fits(models, args.sort)
     if args.json:
         print(json.dumps({"gpu": gpu.id, "count": args.count, "usable_bytes": gpu.usable_bytes,
@@ -155,14 +163,17 @@ def fit_table(models: list[dict[str, Any]], gpu: Any, count: int, min_bits: floa
     rows = []
     for m in models:
         if m["best"] is None:
-            rows.append([m["model"], f"{m['parameters'] / 1e9:,.2f}", "does not fit", "-", "-", "-", "-"])
+            rows.append([m["model"], f"{m['parameters'] / 1e9:,.2f}", "does not fit", "-", "-", "-", "-", "-"])
             continue
         rows.append([m["model"], f"{m['parameters'] / 1e9:,.2f}", m["best"], f"{m['bits_per_weight']:.2f}",
                      format_in(m["total_bytes"], unit).removesuffix(f" {unit}"),
-                     format_in(m["headroom_bytes"], unit).removesuffix(f" {unit}"), f"{m['max_context']:,}"])
+                     format_in(m["headroom_bytes"], unit).removesuffix(f" {unit}"), f"{m['max_context']:,}",
+                     m.get("placement") or "-"])
     on = f"{count} x {gpu.name}" if count > 1 else gpu.name
     title = (f"On {on} ({format_in(gpu.usable_bytes, unit)} usable)" + (f", at least {min_bits:g} bits per weight"
              if min_bits else "") + (f"; context {context:,} tokens" if context else
                                      "; context 4,096 tokens, or the model's limit when smaller"))
-    return title + "\n" + table(["model", "params (B)", "best precision", "bits/weight", f"memory ({unit})",
-                                  f"headroom ({unit})", "max context (tokens)"], rows)
+    notes = [f"  {m['model']}: {c}" for m in models if m["best"] for c in m.get("caveats") or ()]
+    return (title + "\n" + table(["model", "params (B)", "best precision", "bits/weight", f"memory ({unit})",
+                                   f"headroom ({unit})", "max context (tokens)", "placement"], rows)
+            + ("\n\ncaveats:\n" + "\n".join(notes) if notes else ""))

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from quantcore.errors import BadInputError
 from quantcore.formats import native
-from quantcore.formats.catalog import BNB_NESTED_BLOCK
+from quantcore.formats.layout import BNB_NESTED_BLOCK
 from quantcore.formats.quantized import QuantizedTensor, QuantRequest, register
 
 if TYPE_CHECKING:

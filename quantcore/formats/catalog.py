@@ -4,112 +4,19 @@ from __future__ import annotations
 import math
 import re
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from quantcore.errors import BadInputError, UnknownPrecisionError
 from quantcore.formats import gguf_mix
+from quantcore.formats.layout import (Layout, Precision, matrix_dims, quantized_bytes, storage_bits)
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
-FAMILIES = ("float", "int", "bnb", "gptq", "awq", "mx", "gguf", "lowbit")
+FAMILIES = ("float", "int", "bnb", "gptq", "awq", "mx", "gguf", "lowbit", "stored")
+# The pseudo-precision of a model file as it is stored (any GGUF tensor type, any safetensors dtype): its bytes are the
+# file's own, tensor by tensor. Not in precision_ids() (it is no format to convert to), but get_precision() knows it.
+AS_STORED = "stored"
 COMPUTES = ("fp32", "fp16", "fp8", "int8")
-
-# Reference matrix for the catalog's storage bits of formats with per-row / per-column metadata (GPTQ g_idx,
-# fp8 / int8 row scales): a 4096 x 4096 projection, the size of a 7-8B model's attention matrices.
-REFERENCE_ROWS = REFERENCE_COLS = 4096
-
-# bitsandbytes nested (double) quantization: absmax values are 8-bit blockwise-quantized in blocks of 256
-# (functional.quantize_4bit, compress_statistics=True -> quantize_blockwise(absmax - offset, blocksize=256)).
-BNB_NESTED_BLOCK = 256
-
-
-@dataclass(frozen=True)
-class Layout:
-    """How a format stores one quantized weight matrix of `out` rows by `in` (reduction) columns.
-
-    scheme: dense (plain dtype), rowscale (one scale per output row), bnb4 (bitsandbytes flat 4-bit blocks with
-    double-quantized absmax), gptq / awq (int32-packed weights, packed zero-points, fp16 scales per group along
-    the input dimension), blockscale (each row cut into blocks of `group` weights with their own scale/zero),
-    gguf (llama.cpp ggml types chosen per tensor by gguf_mix).
-    """
-
-    scheme: str
-    bits: float  # bits of each stored weight value
-    group: int | None = None  # weights per block / group (None: per row or per tensor)
-    scale_bytes: int = 0  # per group (or per row for rowscale)
-    zero_bytes: int = 0  # zero-point / min per group
-    tensor_bytes: int = 0  # fixed bytes per quantized tensor (code tables, global scales)
-    keep_bytes: int = 2  # bytes per element of the tensors the format leaves unquantized
-    ggml_type: str | None = None  # gguf scheme: the ftype's base tensor type
-    codec: str = ""  # the registered codec that quantizes it (formats/quantized.py); "" means `scheme`
-
-    @property
-    def codec_name(self) -> str:
-        return self.codec or self.scheme
-
-
-@dataclass(frozen=True)
-class Precision:
-    """One catalog entry: what planners show and what the quantization engine writes (see Layout)."""
-
-    id: str
-    label: str
-    family: str
-    nominal_bits: float
-    storage_bits: float  # bits per quantized weight, scales / zero-points / block metadata included
-    block_size: int | None
-    keeps: str  # which tensors stay in higher precision
-    source: str  # where the layout is defined
-    training: str  # "full" | "qlora" | ""
-    compute: str  # roofline compute rate: fp32 | fp16 | fp8 | int8
-    mixed: bool  # per-tensor recipe (llama.cpp mixtures)
-
-
-# -- byte counts of one quantized matrix -------------------------------------------------------------------------
-
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _matrix_dims(t: TensorInfo) -> tuple[int, int, int]:
-    """(matrices, out, in): t as `matrices` stacked out x in matrices (experts, count copies)."""
-    cols = t.shape[-1]
-    out = t.shape[-2]
-    return t.numel // (out * cols), out, cols
-
-
-def _quantized_bytes(lay: Layout, m: int, out: int, cols: int) -> int:
-    """Bytes of m matrices of out x cols in layout `lay`, without its per-tensor constants."""
-    n = m * out * cols
-    if lay.scheme == "dense":
-        return math.ceil(n * lay.bits / 8)
-    if lay.scheme == "rowscale":
-        return math.ceil(n * lay.bits / 8) + m * out * lay.scale_bytes
-    if lay.scheme == "bnb4":  # flattened, row-major blocks; the last partial block gets its own absmax
-        blocks = _ceil(n, lay.group)
-        return _ceil(n * int(lay.bits), 8) + blocks * lay.scale_bytes + _ceil(blocks, BNB_NESTED_BLOCK) * 4
-    bits = int(lay.bits)
-    if lay.scheme == "gptq":  # qweight [in*bits/32, out] i32, qzeros [groups, out*bits/32] i32, scales, g_idx [in]
-        groups = _ceil(cols, lay.group) if lay.group else 1  # no group: one per output channel
-        per = (_ceil(cols * bits, 32) * out * 4 + groups * _ceil(out * bits, 32) * 4
-               + groups * out * lay.scale_bytes + cols * 4)
-        return m * per
-    if lay.scheme == "awq":  # qweight [in, out*bits/32] i32, qzeros [groups, out*bits/32] i32, scales [groups, out]
-        groups = _ceil(cols, lay.group) if lay.group else 1
-        per = cols * _ceil(out * bits, 32) * 4 + groups * _ceil(out * bits, 32) * 4 + groups * out * lay.scale_bytes
-        return m * per
-    if lay.scheme == "blockscale":  # each row in blocks of `group`, padded; block = packed values + scale (+ zero)
-        block = math.ceil(lay.group * lay.bits / 8) + lay.scale_bytes + lay.zero_bytes
-        return m * out * _ceil(cols, lay.group) * block
-    if lay.scheme == "gguf":
-        return gguf_mix.type_bytes(lay.ggml_type, m * out, cols)
-    raise ValueError(f"unknown layout scheme {lay.scheme}")
-
-
-def _storage_bits(lay: Layout) -> float:
-    """Bits per weight of the reference matrix in this layout (per-tensor constants left out)."""
-    return 8 * _quantized_bytes(lay, 1, REFERENCE_ROWS, REFERENCE_COLS) / (REFERENCE_ROWS * REFERENCE_COLS)
-
 
 # -- the catalog -------------------------------------------------------------------------------------------------
 
@@ -136,13 +43,13 @@ def _gguf(pid: str, label: str, nominal: float, mixed: bool) -> tuple[Precision,
     lay = Layout("gguf", 8 * size / block, block, ggml_type=base, keep_bytes=4)
     src = (f"llama.cpp src/llama-quant.cpp {pid.upper()} mixture; {base} block of {block} weights in {size} bytes "
            "(gguf.GGML_QUANT_SIZES)")
-    return Precision(pid, label, "gguf", nominal, _storage_bits(lay), block, _GGUF_KEEPS[pid], src, "", "int8",
+    return Precision(pid, label, "gguf", nominal, storage_bits(lay), block, _GGUF_KEEPS[pid], src, "", "int8",
                      mixed), lay
 
 
 def _define(pid: str, label: str, family: str, nominal: float, lay: Layout, keeps: str, source: str,
             training: str = "", compute: str = "fp16") -> tuple[Precision, Layout]:
-    return Precision(pid, label, family, nominal, _storage_bits(lay), lay.group, keeps, source, training, compute,
+    return Precision(pid, label, family, nominal, storage_bits(lay), lay.group, keeps, source, training, compute,
                      False), lay
 
 
@@ -219,6 +126,10 @@ PRECISIONS: tuple[Precision, ...] = tuple(p for p, _ in _ENTRIES)
 _BY_ID: dict[str, Precision] = {p.id: p for p in PRECISIONS}
 _LAYOUTS: dict[str, Layout] = {p.id: lay for p, lay in _ENTRIES}
 _IDS = tuple(_BY_ID)
+# nominal/storage bits of the as-stored entry are placeholders: a plan row carries the file's own (as_stored_precision)
+_BY_ID[AS_STORED] = Precision(AS_STORED, "as stored", "stored", 16, 16, None, "every tensor as the file stores it",
+                              "the file's own tensor types and exact byte counts", "", "fp16", False)
+_LAYOUTS[AS_STORED] = Layout("dense", 16)
 
 
 def precision_ids() -> tuple[str, ...]:
@@ -262,7 +173,7 @@ def _parse_family(pid: str) -> tuple[Precision, Layout] | None:
     else:
         label = f"{fam.upper()} {bits}-bit " + ("per-channel" if group is None else f"g{group}")
         source = base.source.replace("in/8", f"in*{bits}/32").replace("out/8", f"out*{bits}/32")
-    p = replace(base, id=pid, label=label, nominal_bits=bits, storage_bits=_storage_bits(lay), block_size=group,
+    p = replace(base, id=pid, label=label, nominal_bits=bits, storage_bits=storage_bits(lay), block_size=group,
                 source=source)
     return p, lay
 
@@ -300,6 +211,8 @@ def quantized_by(t: TensorInfo, p: Precision) -> bool:
     """Whether format p quantizes tensor t (non-GGUF formats: 2-D+ projection weights only, as the tools do)."""
     if p.family == "gguf":
         return gguf_mix.quantizable(t)
+    if p.family == "stored":
+        return t.dtype not in _FLOAT_DTYPES
     if layout(p.id).scheme == "dense" or len(t.shape) < 2:
         return False
     if t.role not in ("attention", "mlp", "expert", "shared_expert", "other"):
@@ -307,7 +220,12 @@ def quantized_by(t: TensorInfo, p: Precision) -> bool:
     return not (t.kind.endswith("_bias") or t.name.endswith("bias"))
 
 
+_FLOAT_DTYPES = frozenset({"F64", "F32", "F16", "BF16"})
+
+
 def _plain_tensor_bytes(t: TensorInfo, p: Precision) -> int:
+    if p.family == "stored":
+        return t.stored_bytes
     lay = layout(p.id)
     if t.numel == 0:
         return 0
@@ -316,9 +234,9 @@ def _plain_tensor_bytes(t: TensorInfo, p: Precision) -> int:
     if not quantized_by(t, p):
         return t.numel * lay.keep_bytes
     if lay.scheme == "bnb4":  # each copy is one flattened parameter with its own quant state
-        return t.count * (_quantized_bytes(lay, 1, t.numel // t.count, 1) + lay.tensor_bytes)
-    m, out, cols = _matrix_dims(t)
-    return _quantized_bytes(lay, m, out, cols) + m * lay.tensor_bytes
+        return t.count * (quantized_bytes(lay, 1, t.numel // t.count, 1) + lay.tensor_bytes)
+    m, out, cols = matrix_dims(t)
+    return quantized_bytes(lay, m, out, cols) + m * lay.tensor_bytes
 
 
 def tensor_bytes(t: TensorInfo, p: Precision, arch: Architecture | None = None) -> int:
@@ -380,6 +298,8 @@ def _groups(inv: Inventory, cache: dict[Any, Any]) -> tuple[tuple[TensorInfo, in
 
 
 def _model_bytes(inv: Inventory, p: Precision, cache: dict[Any, Any]) -> int:
+    if p.family == "stored":
+        return sum(t.stored_bytes for t in _weights(inv, cache))
     if p.family == "gguf":
         slots = cache.get(_SLOTS)
         if slots is None:

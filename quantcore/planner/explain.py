@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from quantcore.formats import catalog as formats
+from quantcore.formats.stored import describe
 from quantcore.model.inventory import Inventory
-from quantcore.planner import memory
+from quantcore.planner import engines, memory
 from quantcore.planner.workload import Workload
 from quantcore.units import format_bytes
 
 
 def explain(inv: Inventory, pid: str, w: Workload, gpu_memory_bytes: int | None = None) -> dict[str, str]:
     """{line: sentence} for weights, kv_cache, overhead, plus the general rule for the other lines."""
+    w = engines.resolve(w, formats.get_precision(pid).id, inv.source, inv.quantization)  # engine "auto" per precision
     m = memory.memory_breakdown(inv, pid, w, gpu_memory_bytes)
     weights = _weights(inv, pid)
     if m.weights != formats.weight_bytes(inv, pid) and w.is_training:
@@ -27,6 +29,9 @@ def _weights(inv: Inventory, pid: str) -> str:
     kept = len(weights) - len(quantized)
     q_params = sum(t.numel for t in quantized)
     total = formats.weight_bytes(inv, pid)
+    if p.family == "stored":  # the file as stored: its own tensor types, byte for byte
+        return (f"{len(weights)} tensors exactly as the file stores them ({describe(inv)}): {total:,} B "
+                f"({format_bytes(total)}) = {8 * total / inv.parameters:.3f} bits per weight")
     if p.family == "float":
         return (f"{inv.parameters:,} parameters x {p.storage_bits:g} bits = {total:,} B ({format_bytes(total)}); "
                 f"{kept} tensors stay as they are ({p.keeps})")

@@ -8,6 +8,7 @@ from typing import Callable
 from quantcore.errors import BadInputError
 from quantcore.formats import catalog as formats
 from quantcore.model.inventory import Architecture, Inventory
+from quantcore.planner import engines
 from quantcore.planner.activations import FP32, check_count, inference_activation_bytes, prefill_chunk_tokens
 from quantcore.planner.llamacpp_graph import GraphShape, compute_buffer_bytes
 from quantcore.planner.recipes import training_lines
@@ -89,7 +90,7 @@ def kv_cache_shards(arch: Architecture | None, n: int) -> int:
 
 def depends_on_gpu(workload: Workload) -> bool:
     """Whether memory_breakdown's answer changes with the GPU's memory size (engine chunking / reserved share)."""
-    if workload.engine in ("vllm", "sglang"):
+    if workload.engine in ("vllm", "sglang", "auto"):  # auto may resolve to vLLM for some precisions
         return True
     return workload.overhead_bytes is None and workload.gpu_memory_utilization is not None
 
@@ -200,7 +201,7 @@ def memory_breakdown(inv: Inventory, pid: str, workload: Workload,
         raise BadInputError(f"{inv.id}: its architecture is unknown, so the KV cache and activations cannot be "
                             "sized; open its config.json or give a parameter count such as 7B")
     p = formats.get_precision(pid)
-    w = workload
+    w = engines.resolve(workload, p.id, inv.source, inv.quantization)  # engine "auto": the one this precision runs on
     act_bytes = FP32 if p.storage_bits >= 32 else 2
     weights = formats.weight_bytes(inv, pid)
     if w.mode == "inference":

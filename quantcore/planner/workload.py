@@ -17,7 +17,7 @@ RECIPE_LABELS = {
     "bf16-pure": "pure bf16 (torch AdamW on a bf16 model)",
     "hf-trainer": "HF Trainer bf16=True (fp32 weights, autocast)",
 }
-ENGINES = ("none", "hf", "vllm", "llamacpp", "sglang")
+ENGINES = ("auto", "none", "hf", "vllm", "llamacpp", "sglang")
 
 ALL_LINEAR = "all-linear"
 # Tensor kinds (llama.cpp vocabulary, see quantcore.model.inventory) a LoRA adapter may be attached to.
@@ -62,7 +62,7 @@ class Workload:
     zero_stage: int = 0  # DeepSpeed ZeRO 0-3 (FSDP full sharding = 3)
     data_parallel: int = 1  # GPUs the ZeRO/FSDP states are sharded over
     tensor_parallel: int = 1
-    engine: str = "hf"  # runtime-overhead preset: none | hf | vllm | llamacpp | sglang
+    engine: str = "auto"  # auto (per precision, see planner.engines) | none | hf | vllm | llamacpp | sglang
     overhead_bytes: int | None = None  # explicit override of the overhead line (bytes per GPU)
     gpu_memory_utilization: float | None = None  # share of VRAM the engine may take; None = engine default
 

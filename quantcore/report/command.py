@@ -9,13 +9,14 @@ DEFAULT_LORA_TARGETS = ["attn_q", "attn_k", "attn_v", "attn_output"]
 # planner work (recipe, dataset size, host RAM) are spelled as their CLI options are.
 OPTIONAL_FLAGS: dict[str, tuple[str, Any]] = {
     "optimizer": ("--optimizer", "adamw"),
-    "recompute": ("--recompute", "none"),
+    "recompute": ("--recompute", "auto"),
     "lora_rank": ("--lora-rank", 16),
     "zero_stage": ("--zero", 0),
     "data_parallel": ("--data-parallel", 1),
     "recipe": ("--recipe", None),
     "dataset_tokens": ("--dataset-tokens", None),
     "epochs": ("--epochs", None),
+    "ubatch": ("--ubatch", 512),
 }
 TRAINING_ONLY = {"optimizer", "recompute", "lora_rank", "zero_stage", "data_parallel", "recipe", "dataset_tokens",
                  "epochs"}
@@ -42,8 +43,14 @@ def plan_command(model: str, workload: dict[str, Any], gpus: Sequence[str], *, r
         args += ["--lora-targets", ",".join(w.get("lora_targets") or [])]
     if w.get("overhead_bytes") is not None:
         args += ["--overhead", str(int(w["overhead_bytes"]))]
-    if w.get("host_ram_bytes"):
-        args += ["--host-ram", str(int(w["host_ram_bytes"]))]
+    ram = w.get("host_ram_bytes")
+    if "host_ram_bytes" in w and not ram:
+        args += ["--ram", "0"]  # planned without offloading
+    elif ram and int(ram) != 64 * 2**30:
+        args += ["--ram", f"{int(ram) // 2**30}GiB" if int(ram) % 2**30 == 0 else f"{int(ram)}B"]
+    bandwidth = w.get("host_bandwidth_bytes_per_s")
+    if bandwidth and abs(float(bandwidth) - 89.6e9) > 1:
+        args += ["--host-bandwidth", f"{float(bandwidth) / 1e9:g}"]
     if w.get("flash_attention") is False:
         args.append("--no-flash-attention")
     if precisions:

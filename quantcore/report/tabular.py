@@ -13,7 +13,8 @@ COMPONENTS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "a
 GPU_COLUMNS = ("gpu", "gpu_count", "fits_on_one", "purchase_usd", "hourly_usd", "decode_tokens_per_s",
                "cost_per_million_tokens", "max_context")
 EXTRA_COLUMNS = ("gpu_name", "gpu_memory_bytes", "usable_bytes", "per_gpu_total_bytes", "spare_per_gpu_bytes",
-                 "prefill_tokens_per_s", "max_batch", "placement", "engine", "recommended")
+                 "prefill_tokens_per_s", "max_batch", "placement", "engine", "recommended", "placement_badge",
+                 "gpu_layers", "host_bytes", "speed_basis", "train_tokens_per_s", "train_hours", "train_cost_usd")
 
 
 def csv_header() -> list[str]:
@@ -39,13 +40,17 @@ def render_csv(data: dict[str, Any]) -> str:
                 continue
             per = (g.get("per_gpu") or {}).get("total")
             placement = g.get("placement") if isinstance(g.get("placement"), dict) else {}
+            train = g.get("training") if isinstance(g.get("training"), dict) else {}
             wr.writerow(base + [g["gpu"], _v(g["count"]), g["fits"], _v(g.get("purchase_usd")),
                                 _v(g.get("hourly_usd")), _v(g.get("decode_tokens_per_s")),
                                 _v(g.get("cost_per_million_tokens")), _v(g.get("max_context")),
                                 _v(g.get("name")), _v(g.get("gpu_memory_bytes")), _v(g.get("usable_bytes")), _v(per),
                                 "" if per is None else g["usable_bytes"] - per, _v(g.get("prefill_tokens_per_s")),
                                 _v(g.get("max_batch")), _v(placement.get("kind")), _v(r.get("engine")),
-                                (g["gpu"], r["precision"]) in recs])
+                                (g["gpu"], r["precision"]) in recs, _v(placement.get("badge")),
+                                _v(placement.get("gpu_layers")), _v(placement.get("host_bytes")),
+                                _v(g.get("speed_basis")), _v(train.get("tokens_per_s")), _v(train.get("hours")),
+                                _v(train.get("cost_usd"))])
     return buf.getvalue()
 
 

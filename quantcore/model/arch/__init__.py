@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from quantcore.errors import ModelFileError, UnsupportedArchitectureError
+from quantcore.model.arch._keys import text_model, with_aliases
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
 Builder = Callable[[dict[str, Any]], tuple[Architecture, list[TensorInfo]]]
@@ -34,6 +35,13 @@ def inventory_from_config(config: dict[str, Any], model_id: str = "config.json")
     mt = config.get("model_type")
     if not mt:
         raise ModelFileError(f"{model_id}: config.json has no 'model_type'; is this a model config?")
+    notes: tuple[str, ...] = ()
+    if mt not in FAMILIES:
+        nested = text_model(config, set(FAMILIES))  # a multimodal config: its text model, when we build that
+        if nested is not None:
+            config, note = nested
+            mt, notes = config["model_type"], (note,)
+    config = with_aliases(config)  # transformers' attribute_map aliases and 4.x / 5.x spellings
     builder = FAMILIES.get(mt)
     if builder is None:
         raise UnsupportedArchitectureError(
@@ -48,7 +56,7 @@ def inventory_from_config(config: dict[str, Any], model_id: str = "config.json")
     for t in tensors:
         if any((not isinstance(d, int)) or d <= 0 for d in t.shape):
             raise ModelFileError(f"{model_id}: config.json gives tensor {t.name} a bad shape {t.shape}")
-    return Inventory(id=model_id, source="config", tensors=tuple(tensors), arch=arch)
+    return Inventory(id=model_id, source="config", tensors=tuple(tensors), arch=arch, notes=notes)
 
 
 _loaded = False
