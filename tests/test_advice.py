@@ -19,8 +19,10 @@ def test_sixteen_bit_when_it_fits_not_fp32() -> None:
 
 
 def test_quantized_when_only_that_fits_with_kbit_note() -> None:
+    # 8-bit is what fits; among the 8-bit formats the one with the least rounding noise (q8_0: blocks of 32 with
+    # their own scale, llama.cpp's published +0.0026 ppl on Llama-3-8B) ranks first (planner/best.rank_key)
     text = recommendation(_plan("meta-llama/Llama-3.1-70B", "h100-sxm"))
-    assert "use fp8" in text or "use int8" in text
+    assert "use q8_0" in text
     assert "Dettmers" in text
 
 

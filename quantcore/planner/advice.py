@@ -39,8 +39,12 @@ def candidates(rows: tuple[PlanRow, ...], native: str) -> list[PlanRow]:
 
 
 def best_row(rows: list[PlanRow], native: str) -> PlanRow | None:
-    """The highest-quality row among `rows` (which the caller already filtered to those that fit)."""
-    return max(rows, key=lambda r: _quality(r, native)) if rows else None
+    """The highest-quality row among `rows` (which the caller already filtered to those that fit), ranked as
+    planner/best.py ranks every pair (k-bit scaling laws): 4 bits or more before anything below, then the least
+    expected rounding noise; ties (16/32-bit, formats no better than the checkpoint's own) by _quality."""
+    from quantcore.planner.quality import rank_key
+
+    return max(rows, key=lambda r: (*rank_key(r), *_quality(r, native))) if rows else None
 
 
 def recommendation(plan: Plan, gpu_index: int = 0) -> str:

@@ -9,8 +9,9 @@ from quantcore.planner.plan import GpuOption, Plan
 SCHEMA = "quantplanner.plan/1"
 
 
-def plan_to_dict(plan: Plan, *, limits: bool = True) -> dict[str, Any]:
-    """The plan as the JSON contract of DESIGN.md; `limits` adds each option's largest context and batch."""
+def plan_to_dict(plan: Plan, *, limits: bool = True, lab: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The plan as the JSON contract of DESIGN.md; `limits` adds each option's largest context and batch; `lab`
+    (the quantization lab's results for this model) makes its measured errors the rows' quality evidence."""
     inv, arch = plan.inventory, plan.inventory.arch
     model: dict[str, Any] = {
         "id": inv.id, "source": inv.source, "architecture": inv.architecture,
@@ -22,7 +23,7 @@ def plan_to_dict(plan: Plan, *, limits: bool = True) -> dict[str, Any]:
                       "kv_heads": arch.num_kv_heads, "head_dim": arch.head_dim, "vocab_size": arch.vocab_size,
                       "max_context": arch.max_context, "experts": arch.num_experts,
                       "experts_per_token": arch.experts_per_token})
-    return {
+    data = {
         "schema": SCHEMA,
         "model": model,
         "workload": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(plan.workload).items()},
@@ -35,6 +36,16 @@ def plan_to_dict(plan: Plan, *, limits: bool = True) -> dict[str, Any]:
         "skipped": list(plan.skipped),
         "assumptions": list(plan.assumptions),
     }
+    add_quality(data, plan, lab)
+    return data
+
+
+def add_quality(data: dict[str, Any], plan: Plan, lab: dict[str, Any] | None = None) -> None:
+    """Each row's "quality" object (planner/quality.py): measured, published or estimated, with its source."""
+    from quantcore.planner.quality import row_quality
+
+    for d, r in zip(data["rows"], plan.rows):
+        d["quality"] = row_quality(plan.inventory, r.precision, lab).as_dict()
 
 
 def gpu_option_to_dict(o: GpuOption, *, limits: bool = True) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def report_dict(plan: Plan, *, command: str = "", revision: str | None = None,
     command: the CLI command that regenerates the report.
     catalog: GPUs of the fit heatmap (default: the whole catalog, the user's own GPUs included).
     """
-    data = plan_to_dict(plan)
+    data = plan_to_dict(plan, lab=lab)
     when = (generated or _dt.datetime.now(_dt.timezone.utc)).astimezone(_dt.timezone.utc).replace(microsecond=0)
     inv = plan.inventory
     native = advice.native_precision(inv)
