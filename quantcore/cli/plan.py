@@ -35,6 +35,10 @@ def register(sub: Any) -> None:
     fit.add_argument("--count", type=int, default=1, help="number of GPUs (tensor parallel), default 1")
     workload_args(fit)
     fit.add_argument("--json", action="store_true")
+    fit.add_argument("--rank", choices=("memory", "quality"), default="memory",
+                     help="quality: rank the model x precision pairs that fit by expected quality (k-bit scaling "
+                          "laws), within each family")
+    fit.add_argument("--top", type=int, default=3, help="with --rank quality: pairs shown per family (default 3)")
     fit.set_defaults(func=cmd_fit)
 
 
@@ -74,6 +78,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    if getattr(args, "rank", "memory") == "quality":
+        from quantcore.cli.rank import cmd_fit_quality
+
+        return cmd_fit_quality(args)
     from dataclasses import replace
 
     from quantcore.planner import memory
