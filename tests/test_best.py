@@ -134,3 +134,15 @@ def test_fit_rank_quality_over_every_bundled_model_on_a_24_gb_card(capsys: pytes
     assert fams["qwen3"]["why"].startswith("Qwen3-30B-A3B at ")
     assert all(p["total_bytes"] <= find_gpu("rtx-4090").usable_bytes for f in data["families"] for p in f["pairs"])
     assert len(load_gpus()) > 0
+
+
+def test_a_pair_that_only_just_fits_says_so() -> None:
+    gpu = find_gpu("rtx-4090")
+    ranked = best.rank([p for m in ("google/gemma-2-9b", "google/gemma-2-27b")
+                        for p in best.pairs(make_plan(load_model(m, use_hub=False), Workload(context=4096), None,
+                                                      (gpu,)), 0)])
+    top = ranked[0]
+    assert top.model == "google/gemma-2-27b" and top.tight and top.spare_bytes >= 0
+    assert top.spare_bytes == find_gpu("rtx-4090").usable_bytes - top.total_bytes
+    why = best.why(ranked)
+    assert "leaves only" in why and why.count(".") >= 1 and why.endswith(").")

@@ -51,20 +51,12 @@ def cmd_fit_quality(args: argparse.Namespace) -> int:
     for fam, ps in groups:
         print(f"\n{fam}: {best.why(ps)}")
         rows = [[str(i), p.model, p.precision, f"{p.bits_per_weight:.2f}", format_bytes(p.total_bytes),
-                 _spare(gpu.usable_bytes, p.total_bytes), f"{p.ppl_increase_pct:+.2f}%",
+                 format_bytes(p.spare_bytes) + (" tight" if p.tight else ""), f"{p.ppl_increase_pct:+.2f}%",
                  f"{p.equivalent_parameters / 1e9:.3g}B"]
                 for i, p in enumerate(best.distinct(ps)[:args.top], 1)]
         print(table(["#", "model", "precision", "bits/w", "memory", "spare", "ppl (est.)", "16-bit equiv."], rows))
     print("\n" + _basis([p.model for _, ps in groups for p in ps]))
     return 0
-
-
-TIGHT = 0.05  # less free memory than this share of the card is marked: a longer prompt can push it out
-
-
-def _spare(usable: int, total: int) -> str:
-    free = usable - total
-    return format_bytes(free) + (" tight" if free < TIGHT * usable else "")
 
 
 def _basis(models: list[str]) -> str:

@@ -14,6 +14,9 @@ from quantcore.planner import quality
 from quantcore.planner.advice import candidates, native_precision
 from quantcore.planner.plan import Plan, PlanRow
 from quantcore.planner.quality import FOUR_BITS
+from quantcore.units import format_bytes
+
+TIGHT = 0.05  # less free memory than this share of the card is called tight (the recommendation's caveat too)
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,12 @@ class Pair:
     equivalent_parameters: float
     ppl_increase_pct: float
     native: bool = False  # the checkpoint's own format (ties go to it: nothing gains from a conversion)
+    spare_bytes: int = 0  # usable memory left on each GPU
+
+    @property
+    def tight(self) -> bool:
+        """Less than TIGHT of the card left free: a longer prompt or fragmentation can push it out."""
+        return self.spare_bytes < TIGHT * (self.total_bytes + self.spare_bytes)
 
     @property
     def tier(self) -> int:
@@ -46,7 +55,7 @@ class Pair:
                 "precision": self.precision, "nominal_bits": self.nominal_bits,
                 "bits_per_weight": self.bits_per_weight, "total_bytes": self.total_bytes,
                 "relative_noise": self.noise, "equivalent_parameters": self.equivalent_parameters,
-                "expected_ppl_increase_pct": self.ppl_increase_pct}
+                "expected_ppl_increase_pct": self.ppl_increase_pct, "spare_bytes": self.spare_bytes}
 
 
 def fits_on(row: PlanRow, gpu_index: int, count: int = 1) -> bool:
@@ -80,9 +89,11 @@ def pairs(plan: Plan, gpu_index: int = 0, count: int = 1) -> list[Pair]:
         if not fits_on(r, gpu_index, count):
             continue
         n = quality.model_noise(inv, r.precision)
+        total = _per_gpu_total(r, gpu_index)
         out.append(Pair(inv.id, family, inv.parameters, r.precision.id, r.precision.nominal_bits, r.bits_per_weight,
-                        _per_gpu_total(r, gpu_index), n, curve.equivalent_parameters(inv.parameters, n),
-                        curve.ppl_increase_pct(n), r.precision.id == own and r.precision.nominal_bits <= 16))
+                        total, n, curve.equivalent_parameters(inv.parameters, n), curve.ppl_increase_pct(n),
+                        r.precision.id == own and r.precision.nominal_bits <= 16,
+                        r.gpu_list[gpu_index].usable_bytes - total))
     return out
 
 
@@ -140,9 +151,20 @@ def recommend(plans: list[Plan], gpu_index: int = 0, count: int = 1) -> str:
 
 
 def why(ranked: list[Pair]) -> str:
-    """One sentence: the winner, what it wins over, and the reason."""
+    """One sentence: the winner, what it wins over, and the reason (and a word when it only just fits)."""
     if not ranked:
         return "Nothing fits."
+    text = _why(ranked)
+    top = ranked[0]
+    if top.tight:
+        roomy = next((p for p in ranked[1:] if not p.tight and p.tier == top.tier), None)
+        text = text[:-1] + (f"; it leaves only {format_bytes(top.spare_bytes)} free"
+                            + (f" ({_short(roomy.model)} at {roomy.precision} leaves {format_bytes(roomy.spare_bytes)})"
+                               if roomy else "") + ".")
+    return text
+
+
+def _why(ranked: list[Pair]) -> str:
     top = ranked[0]
     name = f"{_short(top.model)} at {top.precision}"
     if top.tier == 0:

@@ -162,15 +162,17 @@ def method_factor(family: str) -> tuple[float, int]:
 
 # -- noise of a precision on a model ----------------------------------------------------------------------------
 
-_MEMO: dict[int, tuple[weakref.ref, dict[str, float]]] = {}
+_MEMO: dict[int, tuple[weakref.ref, dict[Any, Any]]] = {}
+_WEIGHTS, _SLOTS = object(), object()  # memo keys besides precision ids (objects: no id string can collide)
 
 
-def _memo(inv: Inventory) -> dict[str, float]:
+def _memo(inv: Inventory) -> dict[Any, Any]:
+    """Per-inventory memo, keyed by object identity (hashing hundreds of frozen tensors per call would cost more)."""
     key = id(inv)
     got = _MEMO.get(key)
     if got is not None and got[0]() is inv:
         return got[1]
-    values: dict[str, float] = {}
+    values: dict[Any, Any] = {}
 
     def drop(ref: weakref.ref, key: int = key) -> None:
         held = _MEMO.get(key)
@@ -181,23 +183,31 @@ def _memo(inv: Inventory) -> dict[str, float]:
     return values
 
 
-def _weights(inv: Inventory) -> list:
-    return [t for t in inv.tensors if t.role != "buffer" and t.numel > 0]
+def _weights(inv: Inventory, memo: dict[Any, Any]) -> tuple[tuple, int]:
+    got = memo.get(_WEIGHTS)
+    if got is None:
+        weights = tuple(t for t in inv.tensors if t.role != "buffer" and t.numel > 0)
+        got = memo[_WEIGHTS] = (weights, sum(t.numel for t in weights))
+    return got
 
 
-def _format_noise(inv: Inventory, p: Precision) -> float:
+def _format_noise(inv: Inventory, p: Precision, memo: dict[Any, Any]) -> float:
     """Parameter-weighted relative noise over the model's weights; tensors the format keeps count as exact."""
-    weights = _weights(inv)
-    total = sum(t.numel for t in weights)
+    weights, total = _weights(inv, memo)
     if total == 0 or p.nominal_bits >= 16:
         return 0.0
     if p.family == "gguf":
-        typed = gguf_mix.tensor_types(weights, p.id, gguf_mix.context_for(inv))
-        acc = sum((t.numel // max(t.count, 1)) * n * rounding.relative_noise(rounding.ggml_rounding(ty))
-                  for t, ty, n in typed)
+        if _SLOTS not in memo:
+            memo[_SLOTS] = (gguf_mix.prepare(weights), gguf_mix.context_for(inv))
+        slots, ctx = memo[_SLOTS]
+        acc = sum(s.rows * s.cols * n * rounding.relative_noise(rounding.ggml_rounding(ty))
+                  for s, ty, n in gguf_mix.slot_types(slots, p.id, ctx))
         return acc / total
+    key = ("quantized", p.family, catalog.layout(p.id).scheme)  # what quantized_by looks at
+    if key not in memo:
+        memo[key] = sum(t.numel for t in weights if catalog.quantized_by(t, p))
     per = rounding.relative_noise(rounding.rounding_of(p.id)) * method_factor(p.family)[0]
-    return per * sum(t.numel for t in weights if catalog.quantized_by(t, p)) / total
+    return per * memo[key] / total
 
 
 def model_noise(inv: Inventory, precision: Precision | str) -> float:
@@ -209,7 +219,7 @@ def model_noise(inv: Inventory, precision: Precision | str) -> float:
     got = memo.get(p.id)
     if got is None:
         try:
-            got = _format_noise(inv, p)
+            got = _format_noise(inv, p, memo)
         except (UnknownPrecisionError, ValueError):
             bits = max(1, int(round(p.nominal_bits)))
             got = 0.0 if bits >= 16 else rounding.relative_noise(rounding.Rounding("affine", bits, 64))
