@@ -42,6 +42,19 @@ def test_memory_table_has_a_quality_column_with_the_source(window: MainWindow) -
     assert "llama.cpp" in view_model.index(q4, col).data(Qt.ItemDataRole.ToolTipRole)
 
 
+def test_lab_results_become_the_measured_evidence(window: MainWindow) -> None:
+    view_model = window.memory_tab.view.model()
+    plan = window.controller.plan
+    nf4 = next(i for i, r in enumerate(plan.rows) if r.precision.id == "nf4")
+    col = view_model.columnCount() - 1
+    view_model.set_lab({"device": "cpu", "errors": [{"tensor": "model.layers.0.mlp.down_proj.weight",
+                                                     "precision": "nf4", "sqnr_db": 20.5}]})
+    assert view_model.index(nf4, col).data() == "20.5 dB"
+    assert "measured by the quantization lab" in view_model.index(nf4, col).data(Qt.ItemDataRole.ToolTipRole)
+    view_model.set_lab(None)
+    assert view_model.index(nf4, col).data() != "20.5 dB"
+
+
 def test_best_tab_ranks_the_family_on_the_chosen_gpu(qtbot, window: MainWindow) -> None:
     window.tabs.setCurrentWidget(window.best_tab)
     qtbot.waitUntil(lambda: window.best_tab.model.rowCount() > 0, timeout=10000)

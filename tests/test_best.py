@@ -10,7 +10,7 @@ import pytest
 from quantcore.cli import main
 from quantcore.planner import best
 from quantcore.planner.advice import best_row, candidates, native_precision, recommendation
-from quantcore.planner.hardware import find_gpu, load_gpus
+from quantcore.planner.hardware import find_gpu
 from quantcore.planner.plan import make_plan
 from quantcore.planner.workload import Workload
 from quantcore.sources.bundled import bundled_models
@@ -133,7 +133,6 @@ def test_fit_rank_quality_over_every_bundled_model_on_a_24_gb_card(capsys: pytes
     assert fams["llama-3.1"]["pairs"][0]["precision"] == "bf16"  # 8B unquantized; 70B does not fit at 4 bits
     assert fams["qwen3"]["why"].startswith("Qwen3-30B-A3B at ")
     assert all(p["total_bytes"] <= find_gpu("rtx-4090").usable_bytes for f in data["families"] for p in f["pairs"])
-    assert len(load_gpus()) > 0
 
 
 def test_a_pair_that_only_just_fits_says_so() -> None:

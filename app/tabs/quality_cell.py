@@ -26,6 +26,7 @@ class QualityColumn(QAbstractTableModel):
     def __init__(self, source: PlanModel) -> None:
         super().__init__()
         self.source = source
+        self.lab: dict[str, Any] | None = None  # the lab's results for the planned model (measured evidence)
         self._cache: dict[str, Quality] = {}
         source.modelAboutToBeReset.connect(self.beginResetModel)
         source.modelReset.connect(self._reset)
@@ -34,6 +35,14 @@ class QualityColumn(QAbstractTableModel):
         source.headerDataChanged.connect(self.headerDataChanged.emit)
 
     def _reset(self) -> None:
+        self._cache = {}
+        self.endResetModel()
+
+    def set_lab(self, lab: dict[str, Any] | None) -> None:
+        """Use the quantization lab's results ({"errors": [{"precision", "rel_error" | "sqnr_db"}, ...]}) as the
+        measured evidence for the rows they cover."""
+        self.beginResetModel()
+        self.lab = lab
         self._cache = {}
         self.endResetModel()
 
@@ -59,7 +68,7 @@ class QualityColumn(QAbstractTableModel):
     def quality(self, row: PlanRow) -> Quality:
         got = self._cache.get(row.precision.id)
         if got is None:
-            got = self._cache[row.precision.id] = row_quality(row.inventory, row.precision)
+            got = self._cache[row.precision.id] = row_quality(row.inventory, row.precision, self.lab)
         return got
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
