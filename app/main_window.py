@@ -42,6 +42,7 @@ from app.panels.model import ModelPanel, open_model_dialog
 from app.panels.precisions import PrecisionPanel
 from app.panels.workload import WorkloadPanel
 from app.state import AppState
+from app.tabs.best import BestTab
 from app.tabs.cost import CostTab
 from app.tabs.fit import FitTab
 from app.tabs.memory import MemoryTab
@@ -95,7 +96,8 @@ class MainWindow(QMainWindow):
         self.advice.setWordWrap(True)
         self.advice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.memory_tab, self.fit_tab, self.cost_tab = MemoryTab(), FitTab(), CostTab()
-        self.tab_pages = (self.memory_tab, self.fit_tab, self.cost_tab)
+        self.best_tab = BestTab()
+        self.tab_pages = (self.memory_tab, self.fit_tab, self.cost_tab, self.best_tab)
         self._stale: set[int] = set()  # tabs whose widgets still show an older plan
         self.tabs = QTabWidget()
         for page in self.tab_pages:

@@ -23,10 +23,10 @@ def test_sixteen_bit_when_it_fits_not_fp32() -> None:
 
 
 def test_quantized_when_only_that_fits_with_kbit_note() -> None:
+    # 8-bit is what fits; among the 8-bit formats the one with the least rounding noise (q8_0: blocks of 32 with
+    # their own scale, llama.cpp's published +0.0026 ppl on Llama-3-8B) ranks first (planner/best.rank_key)
     text = recommendation(_plan("meta-llama/Llama-3.1-70B", "h100-sxm"))
-    # an 8-bit format: 16-bit (141 GB) does not fit in 80 GB; vLLM's fp8 keeps 10% of the card back, so with engine
-    # auto llama.cpp's q8_0 (8.5 bits/weight) or bitsandbytes' int8 fit
-    assert re.search(r"use (fp8|int8|q8_0) \(8\.\d\d bits/weight", text), text
+    assert "use q8_0" in text
     assert "Dettmers" in text
 
 

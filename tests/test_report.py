@@ -295,9 +295,37 @@ def test_fields_added_by_newer_plans_are_shown(plan70: dict[str, Any], tmp_path:
         g["training"] = {"tokens_per_s": 1234.5, "hours": 7.25, "gpu_hours": 14.5, "cost_usd": 9.86}
     assert list(validator.iter_errors(data)) == []
     text = " ".join(build_document(data).plain_text().split())
-    assert "partial offload 61/80 layers" in text and "llamacpp" in text and "0.0123 ppl delta (published)" in text
-    assert "above the model's limit" in text and "Partial offload keeps 61 of 80 layers" in text
+    assert "partial offload 61/80 layers" in text and "llamacpp" in text and "+0.0123 (publ.)" in text
+    assert "ppl delta. llama.cpp perplexity table" in text  # the quality section: metric and source
+    assert "above the model's limit" in text and "partial offload keeps 61 of 80 layers" in text
     data["workload"]["mode"] = "lora"
     text = " ".join(build_document(data).plain_text().split())
     assert "train tok/s" in text and "about 1,234 tokens/s" in text and "14.5 GPU-hours" in text
     assert render_pdf(build_document(data))[:5] == b"%PDF-"
+
+
+def test_a_partial_offload_is_never_the_recommendation(plan70: dict[str, Any]) -> None:
+    """Nothing fits one card: the summary recommends the fewest GPUs that hold everything, with that layout's own
+    figures (GPU count, price, speed), not the 1-GPU partial offload the table shows as the cheapest option."""
+    from quantcore.report.sections import recommendations
+
+    data = json.loads(json.dumps(plan70))
+    for r in data["rows"]:  # a plan where every row on the first GPU is a partial offload of one card
+        g = r["gpus"][0]
+        g["placement"] = {"kind": "offload", "gpus": 1, "tensor_parallel": 1, "pipeline_parallel": 1,
+                          "gpu_layers": 40, "total_layers": 80, "host_bytes": 30 * 2**30,
+                          "badge": "partial offload 40/80 layers"}
+        g["multi_gpu"] = {"kind": "pipeline", "gpus": 3, "tensor_parallel": 1, "pipeline_parallel": 3,
+                          "gpu_layers": 80, "total_layers": 80, "host_bytes": 0, "badge": "3 GPUs, layer split",
+                          "per_gpu_total": 20 * 2**30, "purchase_usd": 6000.0, "hourly_usd": 1.02,
+                          "decode_tokens_per_s": 12.5, "prefill_tokens_per_s": 900.0,
+                          "cost_per_million_tokens": 22.7, "speed_basis": "estimate (three-GPU layer split)"}
+        g["count"] = 1
+    data.pop("report", None)
+    data["recommendations"] = [{"gpu": g["gpu"], "precision": None, "text": "", "caveats": []}
+                               for g in data["rows"][0]["gpus"]]
+    rec = recommendations(data)[0]
+    assert rec["count"] == 3 and rec["layout"] == "multi_gpu"
+    text = " ".join(build_document(data).plain_text().split())
+    assert "on 3 x NVIDIA GeForce RTX 4090 (3 GPUs, layer split)" in text
+    assert "about 12.5 tokens/s" in text and "three-GPU layer split" in text and "$6,000" in text

@@ -253,7 +253,9 @@ class MemoryTab(QSplitter):
     def __init__(self) -> None:
         super().__init__(Qt.Orientation.Vertical)
         self.model = MemoryTableModel()
-        self.view = make_table(self.model)
+        from app.tabs.quality_cell import QualityColumn  # issue 14: the quality column beside the memory lines
+
+        self.view = make_table(QualityColumn(self.model))
         self.bars, self.curves = MemoryBars(), ContextCurves()
         self.plots = (self.bars, self.curves)
         plots = QSplitter(Qt.Orientation.Horizontal)

@@ -36,9 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from quantcore.cli import catalogs, inspect, plan, quantize, report
-
     from quantcore import __version__
+    from quantcore.cli import catalogs, inspect, plan, quantize, report
 
     p = _Parser(prog="quantplanner", description="Will this model fit, at which precision, on which GPUs?")
     p.add_argument("--version", action="version", version=f"quantplanner {__version__}")

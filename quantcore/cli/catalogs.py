@@ -19,6 +19,8 @@ def register(sub: Any) -> None:
     precs.add_argument("--wide", action="store_true",
                        help="one line per precision with every column (default: fit the terminal, long text wrapped)")
     precs.add_argument("--json", action="store_true")
+    precs.add_argument("--explain", metavar="ID", default=None,
+                       help="one precision in detail: element bits and range, mapping, block layout (any family id)")
     precs.set_defaults(func=cmd_precisions)
 
     models = sub.add_parser("models", help="list the bundled models (work offline)")
@@ -49,6 +51,11 @@ def cmd_precisions(args: argparse.Namespace) -> int:
 
     from quantcore.formats.catalog import PRECISIONS
 
+    if args.explain is not None:
+        from quantcore.formats.describe import explain_precision
+
+        print("\n".join(explain_precision(args.explain)))
+        return 0
     if args.json:
         print(json.dumps([asdict(p) for p in PRECISIONS], indent=1))
         return 0

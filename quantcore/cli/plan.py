@@ -47,6 +47,10 @@ def register(sub: Any) -> None:
                           "3- and 2-bit formats)")
     fit.add_argument("--json", action="store_true",
                      help="print every model x precision (rows) and each model's best fit (models) as JSON")
+    fit.add_argument("--rank", choices=("memory", "quality"), default="memory",
+                     help="quality: rank the model x precision pairs that fit by expected quality (k-bit scaling "
+                          "laws), within each family")
+    fit.add_argument("--top", type=int, default=3, help="with --rank quality: pairs shown per family (default 3)")
     fit.set_defaults(func=cmd_fit)
 
 
@@ -92,6 +96,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    if getattr(args, "rank", "memory") == "quality":
+        from quantcore.cli.rank import cmd_fit_quality
+
+        return cmd_fit_quality(args)
     from quantcore.planner.advice import best_row, candidates, caveats, native_precision
     from quantcore.planner.plan import make_plan
     from quantcore.sources.bundled import bundled_models

@@ -9,7 +9,7 @@ from typing import Any
 
 from quantcore.errors import BadInputError, UnknownPrecisionError
 from quantcore.formats import gguf_mix
-from quantcore.formats.layout import (Layout, Precision, matrix_dims, quantized_bytes, storage_bits)
+from quantcore.formats.layout import Layout, Precision, matrix_dims, quantized_bytes, storage_bits
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
 FAMILIES = ("float", "int", "bnb", "gptq", "awq", "mx", "gguf", "lowbit", "stored")

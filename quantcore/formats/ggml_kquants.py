@@ -7,9 +7,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from quantcore.formats.ggml_ksearch import (F32, GROUP_MAX_EPS, clamped_levels, first_absmax, make_q3_quants,
-                                            make_qkx2_quants, make_qx_quants, nearest_int, seq_sum)
 from quantcore.formats.ggml_common import fp16_bytes, fp16_values
+from quantcore.formats.ggml_ksearch import (
+    F32,
+    GROUP_MAX_EPS,
+    clamped_levels,
+    first_absmax,
+    make_q3_quants,
+    make_qkx2_quants,
+    make_qx_quants,
+    nearest_int,
+    seq_sum,
+)
 
 _SHIFT2 = np.array([0, 2, 4, 6], dtype=np.uint8)
 

@@ -5,8 +5,7 @@ import re
 from collections import Counter
 from dataclasses import replace
 
-from quantcore.formats.catalog import AS_STORED, get_precision, precision_ids, weight_bytes
-from quantcore.formats.catalog import Precision
+from quantcore.formats.catalog import AS_STORED, Precision, get_precision, precision_ids, weight_bytes
 from quantcore.model.inventory import DTYPE_BYTES, Inventory
 
 # Sources whose tensor bytes are the file's own (headers), so an "as stored" row is exact.

@@ -76,8 +76,12 @@ def candidates(rows: tuple[PlanRow, ...], native: str) -> list[PlanRow]:
 
 def best_row(rows: list[PlanRow], native: str | Precision) -> PlanRow | None:
     """The highest-quality row among `rows` (which the caller already filtered to those that fit)."""
+    from quantcore.planner.quality import rank_key
+
     nat = get_precision(native) if isinstance(native, str) else native
-    return max(rows, key=lambda r: _quality(r, nat)) if rows else None
+    # ranked as planner/best.py ranks every pair (k-bit scaling laws): 4 bits or more before anything below, then
+    # the least expected rounding noise; ties (16/32-bit, formats no better than the checkpoint's own) by _quality
+    return max(rows, key=lambda r: (*rank_key(r), *_quality(r, nat))) if rows else None
 
 
 def name(row: PlanRow) -> str:

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 from functools import cached_property
+from typing import Any
 
 from quantcore.formats import catalog as formats
 from quantcore.formats.catalog import Precision
@@ -110,6 +110,34 @@ class GpuOption:
     def _speed_inputs(self) -> bool:
         return (self.count is not None and self.workpiece is not None and self.inventory.arch is not None
                 and not self.inventory.arch.encoder_only and self.workload.mode == "inference")
+
+    def multi_gpu_figures(self) -> dict[str, Any]:
+        """The fewest-GPU layout's own figures (per-GPU memory, prices, speed estimates): what a report quotes when
+        it recommends that layout over a partial offload. Equal to the option's own when the two layouts agree."""
+        place = self.multi_gpu
+        n = place.gpus
+        out: dict[str, Any] = {"per_gpu_total": place.per_gpu.total if place.per_gpu else None,
+                               "purchase_usd": None if n is None or self.gpu.purchase_usd is None
+                               else n * self.gpu.purchase_usd,
+                               "hourly_usd": None if n is None or self.gpu.hourly_usd is None
+                               else n * self.gpu.hourly_usd,
+                               "decode_tokens_per_s": None, "prefill_tokens_per_s": None,
+                               "cost_per_million_tokens": None, "speed_basis": None}
+        if n is None or not self._speed_inputs():
+            return out
+        if place == self.placement:
+            decode, prefill, basis = self.decode_tokens_per_s, self.prefill_tokens_per_s, self.speed_basis
+        else:
+            basis = estimate.basis(self.gpu, place, self.workpiece, self.engine, self.compute, self.host)
+            decode = estimate.decode_tokens_per_s(self.gpu, place, self.workpiece, self.engine, self.compute,
+                                                  self.workload.batch, self.host)
+            chunk = prefill_chunk_tokens(self.engine, self.gpu.memory_bytes)
+            prefill = estimate.prefill_tokens_per_s(self.gpu, place, self.workpiece, self.engine, self.compute,
+                                                    self.workload.context, self.workload.batch, chunk, self.host)
+        out.update(decode_tokens_per_s=decode, prefill_tokens_per_s=prefill, speed_basis=basis)
+        if decode and out["hourly_usd"] is not None:
+            out["cost_per_million_tokens"] = speed.cost_per_million_tokens(out["hourly_usd"], decode)
+        return out
 
     @cached_property
     def decode_tokens_per_s(self) -> float | None:

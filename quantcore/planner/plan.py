@@ -6,10 +6,9 @@ from functools import cached_property
 
 from quantcore.errors import BadInputError
 from quantcore.formats import catalog as formats
-from quantcore.formats.catalog import Precision
-from quantcore.model.inventory import Inventory
-from quantcore.formats.catalog import AS_STORED
+from quantcore.formats.catalog import AS_STORED, Precision
 from quantcore.formats.stored import as_stored_precision
+from quantcore.model.inventory import Inventory
 from quantcore.planner import engines, memory
 from quantcore.planner.hardware import GPU
 from quantcore.planner.memory import MemoryBreakdown

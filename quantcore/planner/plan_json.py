@@ -10,8 +10,9 @@ from quantcore.planner.plan import GpuOption, Plan, PlanRow
 SCHEMA = "quantplanner.plan/1"
 
 
-def plan_to_dict(plan: Plan, *, limits: bool = True) -> dict[str, Any]:
-    """The plan as the JSON contract of DESIGN.md; `limits` adds each option's largest context and batch."""
+def plan_to_dict(plan: Plan, *, limits: bool = True, lab: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The plan as the JSON contract of DESIGN.md; `limits` adds each option's largest context and batch; `lab`
+    (the quantization lab's results for this model) makes its measured errors the rows' quality evidence."""
     inv, arch = plan.inventory, plan.inventory.arch
     model: dict[str, Any] = {
         "id": inv.id, "source": inv.source, "architecture": inv.architecture,
@@ -34,7 +35,7 @@ def plan_to_dict(plan: Plan, *, limits: bool = True) -> dict[str, Any]:
     gpus = plan.rows[0].gpu_list if plan.rows else ()
     recommendations = [recommend(plan, i) for i in range(len(gpus))]
     warnings = list(plan.warnings) + [c for rec in recommendations for c in rec.caveats if c not in plan.warnings]
-    return {
+    data = {
         "schema": SCHEMA,
         "model": model,
         "workload": workload,
@@ -45,6 +46,16 @@ def plan_to_dict(plan: Plan, *, limits: bool = True) -> dict[str, Any]:
         "context_above_limit": plan.context_above_limit,
         "recommendations": [rec.as_dict() for rec in recommendations],
     }
+    add_quality(data, plan, lab)
+    return data
+
+
+def add_quality(data: dict[str, Any], plan: Plan, lab: dict[str, Any] | None = None) -> None:
+    """Each row's "quality" object (planner/quality.py): measured, published or estimated, with its source."""
+    from quantcore.planner.quality import row_quality
+
+    for d, r in zip(data["rows"], plan.rows):
+        d["quality"] = row_quality(plan.inventory, r.precision, lab).as_dict()
 
 
 def row_to_dict(r: PlanRow, *, limits: bool = True) -> dict[str, Any]:
@@ -65,7 +76,7 @@ def gpu_option_to_dict(o: GpuOption, *, limits: bool = True) -> dict[str, Any]:
         "purchase_usd": o.purchase_usd, "hourly_usd": o.hourly_usd,
         "decode_tokens_per_s": o.decode_tokens_per_s, "prefill_tokens_per_s": o.prefill_tokens_per_s,
         "cost_per_million_tokens": o.cost_per_million_tokens,
-        "placement": o.placement.as_dict(), "multi_gpu": o.multi_gpu.as_dict(), "speed_basis": o.speed_basis,
+        "placement": o.placement.as_dict(), "multi_gpu": {**o.multi_gpu.as_dict(), **o.multi_gpu_figures()}, "speed_basis": o.speed_basis,
     }
     if o.workload.is_training:
         d["training"] = o.training.as_dict() if o.training is not None else None

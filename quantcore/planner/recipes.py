@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from quantcore.formats import catalog as formats
 from quantcore.model.inventory import Inventory
 from quantcore.planner.train_activations import Trainables, training_activations
-from quantcore.planner.training import (BF16, FP32, lora_shapes, memo, numel, optimizer_state_bytes,
-                                        trainable_shapes)
+from quantcore.planner.training import BF16, FP32, lora_shapes, memo, numel, optimizer_state_bytes, trainable_shapes
 from quantcore.planner.workload import ALL_LINEAR, Workload
 
 _SITES = {"attn_q": "attn_in", "attn_k": "attn_in", "attn_v": "attn_in", "attn_qkv": "attn_in",

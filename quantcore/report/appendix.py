@@ -6,7 +6,7 @@ from typing import Any
 from quantcore.report import fmt
 from quantcore.report.deploy import deployments
 from quantcore.report.document import Block, Bullets, Code, Heading, Para, Table, b, code, spans
-from quantcore.report.sections import extras, recommendations
+from quantcore.report.sections import as_layout, extras, recommendations
 
 
 def deploy_section(data: dict[str, Any], unit: str) -> list[Block]:
@@ -22,14 +22,14 @@ def deploy_section(data: dict[str, Any], unit: str) -> list[Block]:
     done: set[tuple[str, str, int | None]] = set()
     for i, rec in recs:
         row = next(r for r in data["rows"] if r["precision"] == rec["precision"])
-        opt = row["gpus"][i]
+        opt = as_layout(row["gpus"][i], rec)
         key = (rec["precision"], opt["gpu"], opt.get("count"))
         if key in done:
             continue
         done.add(key)
         name = opt.get("name") or opt["gpu"]
         blocks.append(Heading(f"{rec['precision']} on {fmt.count(opt.get('count'))} x {name}", 2))
-        for dep in deployments(data, rec["precision"], i):
+        for dep in deployments(data, rec["precision"], i, opt):
             if dep.command is None:
                 blocks.append(Para(spans(b(dep.title + ": "), "cannot run this combination: ", dep.notes[0]
                                          + ("." if not dep.notes[0].endswith(".") else "")), "note"))

@@ -8,6 +8,7 @@ from quantcore.report import fmt
 from quantcore.report.appendix import deploy_section, formulas_section
 from quantcore.report.document import Block, Document
 from quantcore.report.lab_report import lab_section
+from quantcore.report.quality_report import quality_section
 from quantcore.report.sections import (
     cost_section,
     extras,
@@ -48,6 +49,7 @@ def build_document(data: dict[str, Any], unit: str | None = None) -> Document:
     blocks += title_facts(data, unit)
     blocks += summary(data, unit)
     blocks += memory_section(data, unit)
+    blocks += quality_section(data, unit)
     blocks += fit_section(data, unit)
     blocks += cost_section(data, unit)
     blocks += model_section(data, unit)

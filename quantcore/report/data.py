@@ -46,7 +46,7 @@ def report_dict(plan: Plan, *, command: str = "", revision: str | None = None,
     command: the CLI command that regenerates the report.
     catalog: GPUs of the fit heatmap (default: the whole catalog, the user's own GPUs included).
     """
-    data = plan_to_dict(plan)
+    data = plan_to_dict(plan, lab=lab)
     when = (generated or _dt.datetime.now(_dt.timezone.utc)).astimezone(_dt.timezone.utc).replace(microsecond=0)
     inv = plan.inventory
     native = advice.native_precision(inv)
@@ -91,20 +91,25 @@ def _precision_facts(row: PlanRow) -> dict[str, Any]:
 def _recommendation(plan: Plan, gpu_index: int, native: str) -> dict[str, Any]:
     """The precision (and GPU count) the report recommends on the plan's GPU number gpu_index.
 
-    Fits on one: the highest-quality precision that does (advice.best_row). Else the fewest GPUs any 4-bit-or-more
-    precision needs, and the highest quality among those needing that many (sub-4-bit only when nothing else fits).
+    Fits on one GPU ("full GPU"): the planner's own recommendation (advice.recommend), so the report never
+    contradicts the app or the CLI. Else the fewest GPUs that hold everything (no partial offload: its speed is a
+    fallback, not a plan) among the precisions of 4 bits or more (sub-4-bit only when nothing else fits), and the
+    highest quality among those needing that many; "layout": "multi_gpu" says its figures are that layout's.
     """
     gpu = plan.rows[0].gpu_list[gpu_index]
+    rec = advice.recommend(plan, gpu_index)
+    if rec.row is not None:
+        return {"gpu": gpu.id, "precision": rec.row.precision.id, "count": 1, "layout": "placement",
+                "text": advice.recommendation(plan, gpu_index)}
     rows = advice.candidates(plan.rows, native)
-    best = advice.best_row([r for r in rows if r.counts[gpu_index] == 1], native)
-    if best is None:
-        placed = [r for r in rows if r.counts[gpu_index]]
-        good = [r for r in placed if r.precision.nominal_bits >= 4] or placed
-        if good:
-            fewest = min(r.counts[gpu_index] or 0 for r in good)
-            best = advice.best_row([r for r in good if r.counts[gpu_index] == fewest], native)
-    return {"gpu": gpu.id, "precision": best.precision.id if best else None,
-            "count": best.counts[gpu_index] if best else None, "text": advice.recommendation(plan, gpu_index)}
+    placed = [r for r in rows if r.multi_gpu[gpu_index].gpus]
+    good = [r for r in placed if r.precision.nominal_bits >= 4] or placed
+    best, fewest = None, None
+    if good:
+        fewest = min(r.multi_gpu[gpu_index].gpus or 0 for r in good)
+        best = advice.best_row([r for r in good if r.multi_gpu[gpu_index].gpus == fewest], native)
+    return {"gpu": gpu.id, "precision": best.precision.id if best else None, "count": fewest if best else None,
+            "layout": "multi_gpu", "text": advice.recommendation(plan, gpu_index)}
 
 
 def _curves(plan: Plan) -> dict[str, Any]:

@@ -56,10 +56,12 @@ def layout(option: dict[str, Any], model: dict[str, Any]) -> Layout:
     return Layout("single" if count == 1 else "tensor_parallel", count, count, 1, layers, layers, 0)
 
 
-def deployments(data: dict[str, Any], precision: str, gpu_index: int = 0) -> tuple[Deployment, ...]:
-    """Every engine's command for `precision` on the plan's GPU number gpu_index, the row's own engine first."""
+def deployments(data: dict[str, Any], precision: str, gpu_index: int = 0,
+                option: dict[str, Any] | None = None) -> tuple[Deployment, ...]:
+    """Every engine's command for `precision` on the plan's GPU number gpu_index, the row's own engine first.
+    `option` overrides the plan's GPU option (e.g. its fewest-GPU layout instead of a partial offload)."""
     row = next(r for r in data["rows"] if r["precision"] == precision)
-    option = row["gpus"][gpu_index]
+    option = option if option is not None else row["gpus"][gpu_index]
     ctx = _Context(data, row, option)
     found = [_vllm(ctx), _tgi(ctx), _llamacpp(ctx), _transformers(ctx)]
     first = row.get("engine") or data["workload"].get("engine")

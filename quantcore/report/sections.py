@@ -5,6 +5,7 @@ from typing import Any
 
 from quantcore.report import charts, fmt
 from quantcore.report.document import Block, Bullets, Chart, Facts, Heading, Para, Span, Table, b, spans
+from quantcore.report.quality_report import change_text
 
 
 def extras(data: dict[str, Any]) -> dict[str, Any]:
@@ -12,22 +13,54 @@ def extras(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def recommendations(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The recommended precision and count per chosen GPU (stored by report_dict; worked out here for a bare plan)."""
+    """The recommended precision and count per chosen GPU (stored by report_dict; worked out here for a bare plan:
+    the planner's own pick when one fits on a single GPU, else the fewest GPUs that hold everything)."""
     stored = extras(data).get("recommendations")
     if stored is not None:
         return list(stored)
+    planner = data.get("recommendations") or []
     out = []
     for i, name in enumerate(fmt.gpu_names(data)):
-        placed = [r for r in data["rows"] if r["gpus"][i]["count"]]
+        gid = data["rows"][0]["gpus"][i]["gpu"]
+        pick = planner[i] if i < len(planner) and isinstance(planner[i], dict) else {}
+        if pick.get("precision"):
+            out.append({"gpu": gid, "precision": pick["precision"], "count": 1, "layout": "placement", "text": ""})
+            continue
+
+        def gpus_of(r: dict[str, Any]) -> int | None:
+            g = r["gpus"][i]
+            multi = g.get("multi_gpu") if isinstance(g.get("multi_gpu"), dict) else None
+            return multi.get("gpus") if multi is not None else g["count"]
+
+        placed = [r for r in data["rows"] if gpus_of(r)]
         good = [r for r in placed if r["bits_per_weight"] >= 4] or placed
         if not good:
-            out.append({"gpu": data["rows"][0]["gpus"][i]["gpu"], "precision": None, "count": None, "text": ""})
+            out.append({"gpu": gid, "precision": None, "count": None, "text": ""})
             continue
-        fewest = min(r["gpus"][i]["count"] for r in good)
-        best = max((r for r in good if r["gpus"][i]["count"] == fewest),
+        fewest = min(gpus_of(r) for r in good)
+        best = max((r for r in good if gpus_of(r) == fewest),
                    key=lambda r: (min(r["bits_per_weight"], 16.0), -r["memory"]["total"], r["precision"] == "bf16"))
-        out.append({"gpu": best["gpus"][i]["gpu"], "precision": best["precision"], "count": fewest, "text": ""})
+        out.append({"gpu": gid, "precision": best["precision"], "count": fewest, "layout": "multi_gpu", "text": ""})
     return out
+
+
+def as_layout(opt: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any]:
+    """The GPU option as the recommendation runs it: its own figures, or, for the fewest-GPU layout, that layout's
+    (GPU count, per-GPU memory, prices, speed estimates; no largest context or batch is worked out for it)."""
+    multi = opt.get("multi_gpu")
+    if rec.get("layout") != "multi_gpu" or not isinstance(multi, dict):
+        return opt
+    keys = ("kind", "gpus", "tensor_parallel", "pipeline_parallel", "gpu_layers", "total_layers", "host_bytes",
+            "badge")
+    view = dict(opt)
+    view.update(count=multi.get("gpus"), fits=multi.get("kind") == "single",
+                placement={k: multi.get(k) for k in keys},
+                per_gpu={"total": multi["per_gpu_total"]} if multi.get("per_gpu_total") is not None else None,
+                max_context=None, max_batch=None)
+    for k in ("purchase_usd", "hourly_usd", "decode_tokens_per_s", "prefill_tokens_per_s", "cost_per_million_tokens",
+              "speed_basis"):
+        view[k] = multi.get(k)
+    return view
 
 
 def title_facts(data: dict[str, Any], unit: str) -> list[Block]:
@@ -120,9 +153,18 @@ def summary(data: dict[str, Any], unit: str) -> list[Block]:
             blocks.append(Para(spans(b(f"{name}: "), f"the model does not fit on up to 64 x {name} at any precision "
                                      "with this workload.")))
             continue
-        opt = row["gpus"][i]
+        opt = as_layout(row["gpus"][i], rec)
         blocks.append(Para(_recommendation_spans(data, row, opt, unit), "lead"))
         caveats += _caveats(data, row, opt, unit)
+        own = row["gpus"][i]
+        place = own.get("placement") or {}
+        if opt is not own and place.get("kind") == "offload":  # the one-card alternative, said as such
+            speed = own.get("decode_tokens_per_s")
+            blocks.append(Para(spans(
+                f"With one {fmt.short_gpu(name)} instead: partial offload keeps {place.get('gpu_layers')} of "
+                f"{place.get('total_layers')} layers on the GPU and needs {fmt.size_u(place.get('host_bytes'), unit)} "
+                "of system RAM" + (f", at about {fmt.rate(speed)} tokens/s decoding (bound by host memory "
+                                   "bandwidth)" if speed else "") + ".")))
     seen, unique = set(), []
     for c in caveats + [spans(w) for w in data.get("warnings") or []]:
         if c not in seen:
@@ -235,17 +277,18 @@ def memory_section(data: dict[str, Any], unit: str) -> list[Block]:
         cells += [fmt.size(r["memory"].get(c), unit) for c in comps] + [fmt.size(r["memory"]["total"], unit)]
         if with_quality:
             q = r.get("quality")
-            cells.append(f"{q.get('value'):.3g} {q.get('metric', '')} ({q.get('kind', '')})" if isinstance(q, dict)
-                         else "-")
+            short = {"measured": "meas.", "published": "publ.", "estimate": "est."}
+            cells.append(f"{change_text(q)} ({short.get(q.get('kind'), '?')})" if isinstance(q, dict) else "-")
         body.append(tuple(cells))
     align = "lr" + ("l" if with_engine else "") + "r" * (len(comps) + 1) + ("l" if with_quality else "")
     blocks: list[Block] = [
         Heading("Memory"),
         Table(tuple(headers), tuple(body), align,
               caption=f"{unit} per memory line for the whole model (before any split across GPUs); bits/w includes "
-                      "block scales and zero-points. Bold: recommended.",
+                      "block scales and zero-points; quality: the expected change (measured, published or estimated; "
+                      "its metric and source under Expected quality). Bold: recommended.",
               bold_rows=tuple(i for i, r in enumerate(rows) if r["precision"] in recs),
-              wrap=(len(headers) - 1,) if with_quality else ()),
+              ),
         Chart(charts.memory_bars(data, unit),
               "Memory per precision, stacked by line; dashed: each chosen GPU's usable memory.")]
     curves = charts.context_curves(data, unit)

@@ -7,9 +7,9 @@ from typing import Any
 from quantcore.errors import ModelFileError
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 from quantcore.model.naming import classify, layer_of
-from quantcore.sources.local_name import local_model_name
 from quantcore.sources.gguf_scan import ggml_types, read_header
 from quantcore.sources.gguf_scan import tensor_bytes as scan_tensor_bytes
+from quantcore.sources.local_name import local_model_name
 
 # GGUF file type ids (general.file_type, llama.cpp's LLAMA_FTYPE_MOSTLY_*) -> our precision ids.
 _FILE_TYPES = {0: "fp32", 1: "fp16", 7: "q8_0", 2: "q4_0", 10: "q2_k", 12: "q3_k_m", 15: "q4_k_m",
