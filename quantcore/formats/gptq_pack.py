@@ -140,10 +140,15 @@ def awq_deinterleave(values: torch.Tensor, n: int) -> torch.Tensor:
 def v1_zeros(zeros: torch.Tensor, bits: int) -> torch.Tensor:
     """GPTQ v1 zero-points as AutoGPTQ defines them: each field holds (zero - 1) mod 2**bits.
 
-    Readers (AutoGPTQ's QuantLinear, exllama, vLLM's gptq kernels) take ((field + 1) & maxq) per field. A zero-point
-    of 0 is stored as the all-ones field (AutoGPTQ's own pack() ORs a raw -1 there and spoils the neighbours;
-    GPTQModel's v2->v1 export subtracts 0x11111111 from the whole word and borrows from the next field; both agree
-    with this per-field value whenever no zero-point is 0).
+    Readers add one back per field. A zero-point of 0 (an asymmetric group whose minimum is above -scale / 2;
+    never with sym=True, whose zero-point is 2**(bits-1)) has no exact v1 encoding: it is stored here as the
+    all-ones field, which readers that mask after adding 1 (AutoGPTQ qlinear_cuda_old) take back to 0, readers
+    that do not mask (AutoGPTQ qlinear_cuda's torch path, exllama) take as 2**bits, and GPTQModel's v1 -> v2
+    load (adding 0x11111111 to the whole word) takes as 0 but carries 1 into the next field. AutoGPTQ's own
+    pack() ORs a raw -1 there and spoils the other fields of the word; GPTQModel's v2 -> v1 export subtracts
+    0x11111111 from whole words and borrows from the next field. Writers and readers all agree whenever no
+    zero-point is 0; QuantizedTensor.meta["zero_points_0"] counts the ones that are (1 of 4,608 groups of
+    MiniLM's layer-2 output.dense, none in its other five linears).
     """
     import torch
 

@@ -6,7 +6,11 @@ import statistics
 
 import pytest
 import torch
-from minilm_layers import output_error, weights_and_inputs
+
+try:  # tests/quant is a plain folder (pytest puts it on sys.path) or, should it get an __init__.py, a package
+    from minilm_layers import output_error, weights_and_inputs
+except ImportError:  # pragma: no cover
+    from .minilm_layers import output_error, weights_and_inputs
 
 from quantcore.errors import BadInputError, QuantPlannerError
 from quantcore.formats import catalog, gptq
