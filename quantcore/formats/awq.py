@@ -178,7 +178,8 @@ def quantize(tensor: torch.Tensor, precision: str = DEFAULT_ID, *, calibration: 
     lead = tuple(tensor.shape[:-2])
     tensors = {k: (v[0] if not lead else torch.stack(v).reshape(*lead, *v[0].shape)) for k, v in stored.items()}
     scale = input_scales[0] if not lead else torch.stack(input_scales).reshape(*lead, cols)
-    meta = {"quant_method": "awq", "version": "gemm", "w_bit": b, "q_group_size": g, "zero_point": True,
+    meta = {"quant_method": "awq", "version": "gemm", "bits": b, "group_size": g, "w_bit": b, "q_group_size": g,
+            "zero_point": True,
             "input_scale": scale, "alpha": alphas, "clip": bool(clip and alphas[0] is not None),
             "duo_scaling": duo_scaling, "calibration": "inputs" if calibration is not None else "none (s = 1: RTN)"}
     pid = f"awq-{b}bit-" + ("nogroup" if g == gp.NO_GROUP else f"g{g}")
@@ -208,8 +209,10 @@ def dequantize(q: QuantizedTensor) -> torch.Tensor:
     """The layer's effective weight: stored_weight(q) / s, back in the original dtype."""
     import torch
 
-    s = q.meta["input_scale"].to(torch.float32)
-    w = stored_weight(q) / s.unsqueeze(-2)
+    w = stored_weight(q)
+    s = q.meta.get("input_scale")  # absent for a checkpoint read from disk: 1/s lives in the previous op there
+    if s is not None:
+        w = w / s.to(torch.float32).unsqueeze(-2)
     return w.to(getattr(torch, q.dtype))
 
 

@@ -169,8 +169,16 @@ def _load(folder: Path, max_model_bytes: int) -> tuple[object, object]:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        model = AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
+        from transformers.utils import logging as hf_logging
+
+        was_enabled = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar under the CLI's own progress
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            model = AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
+        finally:
+            if was_enabled:
+                hf_logging.enable_progress_bar()
     except ImportError as e:
         raise CalibrationUnavailable(f"transformers is not installed ({e})") from e
     except Exception as e:  # noqa: BLE001 - any failure to build the model means: no real activations here

@@ -71,6 +71,13 @@ def test_without_calibration_it_is_round_to_nearest() -> None:
     assert torch.equal(awq.pseudo_quantize(w, 4, 128), _grid_rtn(w, 128))
 
 
+def test_registered_under_the_awq_scheme() -> None:
+    from quantcore.formats.quantized import codec
+
+    assert catalog.layout("awq-4bit-g128").scheme == "awq"
+    assert codec("awq").quantize is awq.quantize and codec("awq").dequantize is awq.dequantize
+
+
 def test_scale_search_picks_the_best_alpha() -> None:
     gen = torch.Generator().manual_seed(2)
     w = torch.randn(48, 128, generator=gen) * 0.1
@@ -121,14 +128,18 @@ def test_bad_input_is_one_line(tensor: torch.Tensor, kwargs: dict, words: str) -
 
 
 def test_real_minilm_layers_below_round_to_nearest(minilm_dir) -> None:
-    """Output error below RTN on the AWQ grid, every one of the 36 encoder linears, real inputs (built-in
-    sentences); measured median 0.80x, worst 0.92x (layer 0's query)."""
+    """Output error below RTN on the AWQ grid with real inputs (built-in sentences), on the six linears of the
+    first, a middle and the last layer (benchmarks/gptq_reference.py runs all 36: median 0.81x, worst 0.93x,
+    layer 0's query)."""
     weights, inputs, desc = weights_and_inputs(str(minilm_dir))
     assert desc.startswith("real: ")
     ratios = []
     for name, w in weights.items():
+        if name.split(".")[2] not in ("0", "3", "5"):
+            continue
         x = inputs[name]
         q = awq.quantize(w, "awq-4bit-g128", calibration=x)
         ratios.append(output_error(x, w, awq.dequantize(q)) / output_error(x, w, awq.pseudo_quantize(w)))
+    assert len(ratios) == 18
     assert max(ratios) < 1.0
     assert statistics.median(ratios) < 0.9

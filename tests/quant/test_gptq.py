@@ -180,6 +180,13 @@ def test_stacked_experts_are_separate_checkpoints() -> None:
         assert all(torch.equal(q.stored[k][e], one.stored[k]) for k in one.stored)
 
 
+def test_registered_under_the_gptq_scheme() -> None:
+    from quantcore.formats.quantized import codec
+
+    assert catalog.layout("gptq-4bit-g128").scheme == "gptq"
+    assert codec("gptq").quantize is gptq.quantize and codec("gptq").dequantize is gptq.dequantize
+
+
 def test_dtype_kept() -> None:
     w = torch.randn(16, 128, dtype=torch.bfloat16)
     q = gptq.quantize(w)
