@@ -7,6 +7,10 @@ the smallest mean squared output error wins (alpha = 0 is plain round-to-nearest
 calibration inputs). Then auto_clip: per output row and group, the clipping range max|w| * (1 - i/20), i < 10, with
 the smallest output error on (up to) 512 calibration tokens. The grid is AutoAWQ's pseudo_quantize_tensor:
 scale = max(max - min, 1e-5) / 15, zero = clamp(-round(min / scale), 0, 15), q = clamp(round(w / scale) + zero).
+Differences from AutoAWQ, none in kind: scales are rounded to fp16 before the codes are chosen (the values the
+checkpoint holds); errors are computed in float32 (AutoAWQ: in the model's fp16 on a GPU), through X^T X when that is
+the cheaper product; an input width that is not a multiple of the group size gets a partial last group (AutoAWQ
+asserts divisibility).
 
 What is stored: exactly what AutoAWQ's WQLinear_GEMM serializes, qweight int32 [in, out/8], qzeros int32
 [groups, out/8] (raw zero-points, no v1 "- 1"), scales fp16 [groups, out], the 8 columns of each word in the order
@@ -156,7 +160,7 @@ def quantize(tensor: torch.Tensor, precision: str = DEFAULT_ID, *, calibration: 
 
     _, b, g = gp.family_params(precision, bits=bits, group_size=group_size)
     mats = gp.matrices(tensor, "AWQ")
-    m, out, cols = mats.shape
+    m, _, cols = mats.shape
     gs = cols if g == gp.NO_GROUP else g
     xs = gp.per_matrix(calibration, m, cols, "AWQ calibration inputs", square=False)
     stored: dict[str, list[torch.Tensor]] = {"qweight": [], "qzeros": [], "scales": []}
@@ -191,7 +195,7 @@ def stored_weight(q: QuantizedTensor) -> torch.Tensor:
     import torch
 
     b = int(q.meta["w_bit"])
-    *lead, out, cols = q.shape
+    *_, out, cols = q.shape
     gs = cols if int(q.meta["q_group_size"]) == gp.NO_GROUP else int(q.meta["q_group_size"])
     qw = q.stored["qweight"].reshape(-1, *q.stored["qweight"].shape[-2:])
     qz = q.stored["qzeros"].reshape(-1, *q.stored["qzeros"].shape[-2:])

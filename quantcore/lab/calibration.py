@@ -168,7 +168,6 @@ def _load(folder: Path, max_model_bytes: int) -> tuple[object, object]:
     try:
         import torch
         from transformers import AutoModel, AutoTokenizer
-
         from transformers.utils import logging as hf_logging
 
         was_enabled = hf_logging.is_progress_bar_enabled()
@@ -181,7 +180,7 @@ def _load(folder: Path, max_model_bytes: int) -> tuple[object, object]:
                 hf_logging.enable_progress_bar()
     except ImportError as e:
         raise CalibrationUnavailable(f"transformers is not installed ({e})") from e
-    except Exception as e:  # noqa: BLE001 - any failure to build the model means: no real activations here
+    except Exception as e:  # any failure to build the model means: no real activations here
         raise CalibrationUnavailable(f"transformers cannot load {folder.name}: {str(e).splitlines()[0][:160]}") from e
     return model.eval(), tokenizer
 
