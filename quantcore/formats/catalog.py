@@ -139,7 +139,7 @@ def precision_ids() -> tuple[str, ...]:
 
 # Families whose bit width and group size are parameters of the id. The listed ids are their defaults.
 FAMILY_IDS = ("gptq-<bits>bit-g<group> | gptq-<bits>bit-nogroup (bits 2 3 4 8)",
-              "awq-<bits>bit-g<group> (bits 2 3 4 8)",
+              "awq-<bits>bit-g<group> (bits 2 3 4 8; AutoAWQ's GEMM layout, which the engine writes, is 4-bit)",
               "int<bits>-g<group> (bits 2-8)")
 _GROUP_SIZES = (16, 32, 64, 128, 256, 512, 1024)
 _FAMILY_RE = re.compile(r"^(?:(gptq|awq)-(\d+)bit-(?:g(\d+)|(nogroup))|int(\d+)-g(\d+))$")

@@ -33,11 +33,15 @@ class TensorResult:
     written_bytes: int  # bytes of the format's tensors (QuantizedTensor.nbytes)
     file_bytes: int  # bytes actually written for it, metadata tensors included (0 without --out)
     metrics: dict[str, Any] = field(default_factory=dict)
+    calibration: str = ""  # GPTQ / AWQ: which inputs the algorithm saw ("real: ..." or "synthetic ...")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "precision": self.precision,
-                "predicted_bytes": self.predicted_bytes, "written_bytes": self.written_bytes,
-                "file_bytes": self.file_bytes, "metrics": self.metrics}
+        out = {"name": self.name, "shape": list(self.shape), "precision": self.precision,
+               "predicted_bytes": self.predicted_bytes, "written_bytes": self.written_bytes,
+               "file_bytes": self.file_bytes, "metrics": self.metrics}
+        if self.calibration:
+            out["calibration"] = self.calibration
+        return out
 
 
 def _infos(path: Path) -> tuple[dict[str, TensorInfo], Architecture | None]:
@@ -76,6 +80,7 @@ def quantize_model(path: Path, precision_id: str, patterns: list[str] | None = N
     if to_gguf and patterns:
         raise BadInputError(f"{out}: a GGUF file holds the whole model; drop --tensor to write one")
     writer = _writer(out) if out is not None and not to_gguf else None
+    cal = _calibration(path, refs, p, progress, cancel)
     results: list[TensorResult] = []
     total = sum(r.nbytes for r in refs) or 1
     done = 0
@@ -85,7 +90,7 @@ def quantize_model(path: Path, precision_id: str, patterns: list[str] | None = N
                 raise CancelledError("quantization cancelled; no file written")
             if progress is not None:
                 progress(ref.name, done / total)
-            results.append(_one(ref, p, lay, infos.get(ref.name), arch, ref.name in exact, writer, metrics))
+            results.append(_one(ref, p, lay, infos.get(ref.name), arch, ref.name in exact, writer, metrics, cal))
             done += ref.nbytes
         if writer is not None:
             writer.close()
@@ -123,8 +128,23 @@ def _writer(out: Path) -> Any:
     return StreamingSafetensorsWriter(Path(out), {"format": "pt"})
 
 
+def _calibration(path: Path, refs: list[TensorRef], p: catalog.Precision, progress: Progress | None,
+                 cancel: threading.Event | None) -> Any:
+    """GPTQ and AWQ need the layers' inputs: real activations captured from the model when it loads here (only the
+    matrices being quantized), otherwise synthetic inputs with outlier channels (lab/calibration.py says which)."""
+    if p.family not in ("gptq", "awq"):
+        return None
+    from quantcore.lab.calibration import calibration_for
+
+    wanted = {r.name: r.shape[-1] for r in refs if len(r.shape) >= 2 and r.name.endswith(".weight")}
+    folder = path if Path(path).is_dir() else Path(path).parent
+    if progress is not None:
+        progress("capturing calibration inputs", 0.0)
+    return calibration_for(folder if Path(path).suffix.lower() != ".gguf" else None, wanted, cancel=cancel)
+
+
 def _one(ref: TensorRef, p: catalog.Precision, lay: catalog.Layout, info: TensorInfo | None,
-         arch: Architecture | None, named: bool, writer: Any, with_metrics: bool) -> TensorResult:
+         arch: Architecture | None, named: bool, writer: Any, with_metrics: bool, cal: Any = None) -> TensorResult:
     import torch
 
     from quantcore.formats.serialize import file_tensors
@@ -140,7 +160,8 @@ def _one(ref: TensorRef, p: catalog.Precision, lay: catalog.Layout, info: Tensor
             raise BadInputError(f"{ref.name}: a {str(t.dtype).removeprefix('torch.')} tensor cannot be quantized")
         check_applies(info, p)  # raises the one-line reason
     if lay.scheme == "dense" and is_float or applies:
-        q = quantize(t, p.id, info=info, arch=arch)
+        x = cal.input_for(ref.name) if cal is not None else None
+        q = quantize(t, p.id, info=info, arch=arch, calibration=x)
         files = file_tensors(ref.name, q) if writer is not None else {}
         m = error_metrics(t, dequantize(q)).as_dict() if with_metrics else {}
         label, written = p.id, q.nbytes
@@ -155,7 +176,8 @@ def _one(ref: TensorRef, p: catalog.Precision, lay: catalog.Layout, info: Tensor
     for name, tensor in files.items():
         writer.add(name, tensor)
         file_bytes += tensor.numel() * tensor.element_size()
-    return TensorResult(ref.name, shape, label, predicted, written, file_bytes, m)
+    return TensorResult(ref.name, shape, label, predicted, written, file_bytes, m,
+                        cal.description if cal is not None and label == p.id else "")
 
 
 def _guess_info(name: str, shape: tuple[int, ...]) -> TensorInfo:

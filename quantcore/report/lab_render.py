@@ -37,6 +37,8 @@ def render_quantize(data: dict[str, Any]) -> str:
                     "max |err|"], rows), "",
              f"{t['tensors']} tensors: predicted {t['predicted_bytes']:,} bytes, written {t['written_bytes']:,} "
              f"({format_bytes(t['written_bytes'])})"]
+    cals = sorted({r["calibration"] for r in data["tensors"] if r.get("calibration")})
+    lines += [f"calibration inputs: {c}" for c in cals]
     if data["out"]:
         lines.append(f"written to {data['out']} ({t['file_bytes']:,} bytes of tensors, quant-state metadata "
                      "included)")

@@ -75,3 +75,16 @@ def test_precisions_lists_the_defaults_and_the_families(capsys):
     assert main(["precisions"]) == 0
     out = capsys.readouterr().out
     assert "gptq-<bits>bit-g<group>" in out and "int<bits>-g<group>" in out
+
+
+def test_gptq_on_the_cli_uses_real_activations_and_says_so(minilm_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`quantize --precision gptq-4bit-g128` feeds GPTQ the layer's real inputs captured from MiniLM (not H = I,
+    which would be plain rounding) and says which inputs it used; bytes stay exactly the predicted ones."""
+    from quantcore.cli import main
+
+    name = "encoder.layer.3.intermediate.dense.weight"
+    assert main(["quantize", str(minilm_dir), "--precision", "gptq-4bit-g128", "--tensor", name]) == 0
+    assert "calibration inputs: real:" in capsys.readouterr().out
+    assert main(["quantize", str(minilm_dir), "--precision", "gptq-4bit-g128", "--tensor", name, "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["tensors"][0]
+    assert row["calibration"].startswith("real:") and row["written_bytes"] == row["predicted_bytes"]

@@ -13,8 +13,7 @@ from gguf import quants
 from quantcore.errors import BadInputError
 from quantcore.formats import gguf_mix
 from quantcore.formats.catalog import get_precision, tensor_bytes
-from quantcore.formats.gguf_codec import (dequantize_gguf, ggml_type_for, quantize_gguf, quantize_ternary,
-                                          tensor_info)
+from quantcore.formats.gguf_codec import dequantize_gguf, ggml_type_for, quantize_gguf, quantize_ternary, tensor_info
 from quantcore.formats.quantized import codec
 from quantcore.model.inventory import Architecture, TensorInfo
 
@@ -104,7 +103,6 @@ def test_bare_tensor_is_classified_by_name() -> None:
 
 def test_registered_under_catalog_scheme_and_ternary() -> None:
     from quantcore.formats.catalog import layout
-
     from quantcore.formats.quantize import quantize
 
     assert layout("q4_k_m").scheme == "gguf" and codec("gguf").dequantize is dequantize_gguf

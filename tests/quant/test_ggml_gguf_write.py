@@ -11,11 +11,18 @@ import numpy as np
 import pytest
 from gguf import quants
 
-from .ggml_fixture_inputs import digest, smollm2_gguf
 from quantcore.errors import BadInputError
 from quantcore.formats.ggml_quants import dequantize_rows, quantize_rows
-from quantcore.formats.gguf_write import (CancelledError, KeyValue, TensorSpec, copied_metadata, requantize_gguf,
-                                          write_gguf)
+from quantcore.formats.gguf_write import (
+    CancelledError,
+    KeyValue,
+    TensorSpec,
+    copied_metadata,
+    requantize_gguf,
+    write_gguf,
+)
+
+from .ggml_fixture_inputs import digest, smollm2_gguf
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "ggml_llamacpp.json").read_text())
 

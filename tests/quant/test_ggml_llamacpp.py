@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .ggml_fixture_inputs import digest, tiny_llama_tensors, write_f32_gguf
 from quantcore.formats import gguf_mix
 from quantcore.formats.ggml_quants import BLOCKS, quantize_rows
+
+from .ggml_fixture_inputs import digest, tiny_llama_tensors, write_f32_gguf
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GOLDEN = json.loads((FIXTURES / "ggml_llamacpp.json").read_text())

@@ -11,10 +11,11 @@ import pytest
 import torch
 from gguf import quants
 
-from .ggml_fixture_inputs import special_rows
 from quantcore.errors import BadInputError
 from quantcore.formats import ggml_quants as gq
 from quantcore.formats.ggml_ksearch import nearest_int, seq_sum
+
+from .ggml_fixture_inputs import special_rows
 
 Q = gguf.GGMLQuantizationType
 GGUF_QUANTIZES = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "TQ1_0"]
