@@ -11,7 +11,7 @@ from quantcore.errors import BadInputError, UnknownPrecisionError
 from quantcore.formats import gguf_mix
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
-FAMILIES = ("float", "int", "bnb", "gptq", "awq", "mx", "gguf", "lowbit")
+FAMILIES = ("float", "int", "bnb", "gptq", "awq", "mx", "gguf", "lowbit", "mixed")
 COMPUTES = ("fp32", "fp16", "fp8", "int8")
 
 # Reference matrix for the catalog's storage bits of formats with per-row / per-column metadata (GPTQ g_idx,
@@ -219,6 +219,12 @@ PRECISIONS: tuple[Precision, ...] = tuple(p for p, _ in _ENTRIES)
 _BY_ID: dict[str, Precision] = {p.id: p for p in PRECISIONS}
 _LAYOUTS: dict[str, Layout] = {p.id: lay for p, lay in _ENTRIES}
 _IDS = tuple(_BY_ID)
+_MIXTURES: dict[str, Any] = {}  # formats/mixture.py's per-tensor assignments by id (duck-typed: no import circle)
+
+
+def register_mixture(m: Any) -> None:
+    """Make a Mixture's id answer get_precision, layout, tensor_bytes and weight_bytes (each tensor its own)."""
+    _MIXTURES[m.id] = m
 
 
 def precision_ids() -> tuple[str, ...]:
@@ -271,6 +277,8 @@ def _entry(pid: str) -> tuple[Precision, Layout]:
     p = _BY_ID.get(pid)
     if p is not None:
         return p, _LAYOUTS[pid]
+    if pid in _MIXTURES:
+        return _MIXTURES[pid].precision, _MIXTURES[pid].layout
     key = str(pid).strip().lower()
     got = _PARSED.get(key)
     if got is None:
@@ -327,6 +335,8 @@ def tensor_bytes(t: TensorInfo, p: Precision, arch: Architecture | None = None) 
     GGUF mixtures look at the model (layer count, GQA, experts, tied embeddings) through `arch`; a tensor looked at
     alone takes its layer index as its position among attn_v / ffn_down tensors.
     """
+    if p.family == "mixed":
+        return int(_MIXTURES[p.id].tensor_bytes(t, arch))
     if p.family == "gguf":
         ctx = gguf_mix.context_for_arch(arch, n_layers=(t.layer or 0) + 1)
         return gguf_mix.slots_bytes(gguf_mix.prepare((t,), ordinals=False), p.id, ctx)
@@ -380,6 +390,8 @@ def _groups(inv: Inventory, cache: dict[Any, Any]) -> tuple[tuple[TensorInfo, in
 
 
 def _model_bytes(inv: Inventory, p: Precision, cache: dict[Any, Any]) -> int:
+    if p.family == "mixed":
+        return int(_MIXTURES[p.id].model_bytes(inv))
     if p.family == "gguf":
         slots = cache.get(_SLOTS)
         if slots is None:

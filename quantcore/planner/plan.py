@@ -7,6 +7,8 @@ from functools import cached_property
 from quantcore.errors import BadInputError
 from quantcore.formats import catalog as formats
 from quantcore.formats.catalog import Precision
+from quantcore.formats.mixture import Mixture
+from quantcore.formats.mixture import register as register_mixture
 from quantcore.model.inventory import Inventory
 from quantcore.planner import memory, speed
 from quantcore.planner.hardware import GPU
@@ -160,14 +162,15 @@ def applicable(p: Precision, mode: str) -> bool:
 
 
 def make_plan(inv: Inventory, workload: Workload, precision_ids: tuple[str, ...] | None = None,
-              gpus: tuple[GPU, ...] = (), hidden: tuple[str, ...] = ()) -> Plan:
+              gpus: tuple[GPU, ...] = (), hidden: tuple[str, ...] = (), mixtures: tuple[Mixture, ...] = ()) -> Plan:
     """The whole plan: every requested precision x every GPU. Pure; cheap enough to run on every keystroke.
 
     precision_ids: plan exactly these (an error if one cannot serve the mode); default all that can.
     hidden: leave these out of the default set (the GUI's unticked precisions).
+    mixtures: per-tensor assignments (the lab's mixed-precision suggestion), each one more row after the others.
     """
     chosen = precision_ids or tuple(p for p in formats.precision_ids() if p not in hidden)
-    precisions = [formats.get_precision(p) for p in chosen]
+    precisions = [formats.get_precision(p) for p in chosen] + [register_mixture(m) for m in mixtures]
     if precision_ids:
         wrong = [p.id for p in precisions if not applicable(p, workload.mode)]
         if wrong:
