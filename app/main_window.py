@@ -39,7 +39,9 @@ from app.panels.workload import WorkloadPanel
 from app.state import AppState
 from app.tabs.cost import CostTab
 from app.tabs.fit import FitTab
+from app.tabs.lab import LabTab
 from app.tabs.memory import MemoryTab
+from app.tabs.weights import WeightsTab
 from quantcore.errors import QuantPlannerError
 from quantcore.planner.advice import recommendation
 from quantcore.planner.hardware import GPU, save_user_gpu
@@ -94,7 +96,8 @@ class MainWindow(QMainWindow):
         self.advice.setWordWrap(True)
         self.advice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.memory_tab, self.fit_tab, self.cost_tab = MemoryTab(), FitTab(), CostTab()
-        self.tab_pages = (self.memory_tab, self.fit_tab, self.cost_tab)
+        self.weights_tab, self.lab_tab = WeightsTab(), LabTab()
+        self.tab_pages = (self.memory_tab, self.fit_tab, self.cost_tab, self.weights_tab, self.lab_tab)
         self._stale: set[int] = set()  # tabs whose widgets still show an older plan
         self.tabs = QTabWidget()
         for page in self.tab_pages:
@@ -191,10 +194,15 @@ class MainWindow(QMainWindow):
         c.search_results.connect(self.model_panel.show_search_results)
         c.search_failed.connect(lambda msg: self.model_panel.show_hub_status("Hub search: " + msg))
         c.progress.connect(self.show_progress)
+        for lab_page in (self.weights_tab, self.lab_tab):
+            lab_page.error.connect(self.show_error)
+        self.lab_tab.mixture_changed.connect(self.controller.set_mixture)
 
     # --- rendering --------------------------------------------------------------------------------------------
     def show_inventory(self, inv: object) -> None:
         self.model_panel.show_inventory(inv)  # type: ignore[arg-type]
+        for lab_page in (self.weights_tab, self.lab_tab):
+            lab_page.set_model(self.state.request.model, inv)
         store.add_recent(self.qsettings, self.state.request.model, self.state.use_hub)
         self.model_panel.set_recent(store.recent(self.qsettings))
         arch = getattr(inv, "arch", None)
@@ -263,8 +271,27 @@ class MainWindow(QMainWindow):
             return None
         request = self.state.request
         gpus = tuple(self.controller.gpus[i] for i in self.controller.selected)
-        return export_data(self.controller.inventory, request.workload, gpus, request.unit,
-                           request.hidden_precisions, self.controller.gpus, path)
+        data, command_for = export_data(self.controller.inventory, request.workload, gpus, request.unit,
+                                        request.hidden_precisions, self.controller.gpus, path)
+        lab = self.lab_results()
+        if lab:
+            data["lab"] = lab
+        return data, command_for
+
+    def lab_results(self) -> dict:
+        """What the Lab and Weights tabs measured this session, as a report's "lab" object."""
+        from quantcore.lab.results import error_entry, histogram_entry
+
+        lab = self.lab_tab.lab_dict()
+        errors, hist = self.weights_tab.last_errors, self.weights_tab.last_histogram
+        if errors:
+            lab["errors"] = [error_entry(errors[0], e.precision, e.metrics.as_dict()) for e in errors[1]]
+        if hist:
+            h = hist["selection"].histogram
+            name = h.tensors[0] if len(h.tensors) == 1 else f"{len(h.tensors)} tensors"
+            lab["histograms"] = [histogram_entry(name, (self.weights_tab.precision.chosen() or [None])[0], h.edges,
+                                                 h.counts, hist["levels"])]
+        return lab
 
     def export_report(self) -> ExportReportDialog | None:
         """File > Export report: the dialog (format, paper, file, preview); writes in a worker."""
