@@ -33,6 +33,7 @@ def _sensitivity_job(source: Path, precisions: list[str], calibration: str, toke
 
 class LabTab(QWidget):
     title = "Lab"
+    empty_until_run = True  # its tables fill when the user runs something (the self-test expects no rows)
     error = Signal(str)
     mixture_changed = Signal(object)  # a formats.mixture.Mixture to plan as one more row, or None
 

@@ -73,10 +73,18 @@ def model_folder(path: Path) -> Path:
 def capture(model_path: Path, modules: Iterable[str], max_tokens: int = 512,
             progress: Progress | None = None, cancel: threading.Event | None = None) -> Activations:
     """Real inputs of the named nn.Linear modules over the built-in sentences (at most max_tokens tokens)."""
+    with _CAPTURE_LOCK:  # one capture at a time: hooks on a shared (cached) model would see each other's passes
+        return _capture(Path(model_path), set(modules), max_tokens, progress, cancel)
+
+
+_CAPTURE_LOCK = threading.Lock()
+
+
+def _capture(model_path: Path, wanted: set[str], max_tokens: int, progress: Progress | None,
+             cancel: threading.Event | None) -> Activations:
     import torch
 
-    wanted = set(modules)
-    model, tokenizer = _load(model_folder(Path(model_path)))
+    model, tokenizer = _load(model_folder(model_path))
     got: dict[str, list[torch.Tensor]] = {m: [] for m in wanted}
     handles = []
     for name, mod in model.named_modules():
@@ -110,8 +118,26 @@ def capture(model_path: Path, modules: Iterable[str], max_tokens: int = 512,
     return Activations(inputs, "real", f"real: {tokens} tokens from {used} sentences")
 
 
+_LOADED: dict[tuple[str, float, int], tuple[object, object]] = {}  # the last small model, kept for the next capture
+KEEP_LOADED_BYTES = 512 * 2**20
+
+
 def _load(folder: Path) -> tuple[object, object]:
-    """(model in eval mode, float32, CPU; tokenizer) from a local folder, or ActivationsUnavailable."""
+    """(model in eval mode, float32, CPU; tokenizer) from a local folder, or ActivationsUnavailable. The last model
+    of at most KEEP_LOADED_BYTES stays loaded (same folder, same files: the next capture skips the load)."""
+    weights = list(folder.glob("*.safetensors"))
+    key = (str(folder.resolve()), max((f.stat().st_mtime for f in weights), default=0.0),
+           sum(f.stat().st_size for f in weights))
+    if key in _LOADED:
+        return _LOADED[key]
+    got = _load_uncached(folder)
+    _LOADED.clear()
+    if key[2] <= KEEP_LOADED_BYTES:
+        _LOADED[key] = got
+    return got
+
+
+def _load_uncached(folder: Path) -> tuple[object, object]:
     if not (folder / "config.json").is_file():
         raise ActivationsUnavailable(f"{folder} has no config.json")
     weights = list(folder.glob("*.safetensors"))
