@@ -62,8 +62,15 @@ def test_weights_histogram_with_levels_and_error_table(qtbot, window: MainWindow
     w = _weights(minilm_dir, TENSOR)
     h = tab.last_histogram["selection"].histogram
     assert h.tensors == (TENSOR,) and h.total == w.numel() == sum(h.counts)
+    x, y = tab.hist_view.bars.getData()  # drawn zoomed to p0.1..p99.9 by default: the tails counted aside
+    central = tab.last_histogram["selection"].central
+    assert (x[0], x[-1]) == (h.percentiles["p0.1"], h.percentiles["p99.9"])
+    assert y.sum() == sum(central.counts) and sum(central.counts) + central.extra["outside"] == w.numel()
+    inside = int(((w >= x[0]) & (w <= x[-1])).sum())
+    assert abs(y.sum() - inside) <= 0.002 * w.numel()  # fine bins straddling the two ends
+    tab.zoom.setChecked(False)
     x, y = tab.hist_view.bars.getData()
-    assert len(x) == len(h.edges) and y.sum() == w.numel()
+    assert len(x) == len(h.edges) and y.sum() == w.numel() and (x[0], x[-1]) == (float(w.min()), float(w.max()))
     for name, q in (("p1", 1), ("p50", 50), ("p99", 99)):  # within the running histogram's resolution
         assert h.percentiles[name] == pytest.approx(float(np.percentile(w.numpy(), q)), abs=float(w.abs().max()) / 2000)
         assert tab.hist_view.percentile_lines[name].value() == h.percentiles[name]
@@ -128,9 +135,10 @@ def test_lab_testrun_measured_equals_predicted_and_goes_into_reports(qtbot, wind
     tab.run_button.click()
     qtbot.waitUntil(lambda: tab.results.rowCount() == 2, timeout=60000)
     for r in range(2):
-        predicted, measured = (tab.results.index(r, c).data(Qt.ItemDataRole.UserRole) for c in (3, 4))
-        assert measured == predicted > 0 and tab.results.index(r, 5).data() == "equal"
-    assert tab.results.index(0, 11).data() == "native int8 matmul (torch._int_mm)"
+        m = tab.results
+        predicted, measured = (m.index(r, c).data(Qt.ItemDataRole.UserRole) for c in (m.PREDICTED, m.MEASURED))
+        assert measured == predicted > 0 and m.index(r, m.MATCH).data() == "equal"
+    assert tab.results.index(0, tab.results.KERNEL).data() == "native int8 matmul (torch._int_mm)"
     assert tab.sqnr_chart.labels == ["int8", "nf4"] and tab.latency_chart.labels == ["original", "int8", "nf4"]
     assert all(v > 0 for v in tab.latency_chart.heights)
     out = window.export(str(tmp_path / "report.json"))
@@ -147,7 +155,7 @@ def test_cancel_keeps_old_results_and_leaves_no_thread(qtbot, window: MainWindow
     tab.tokens.setValue(8)
     tab.run_button.click()
     qtbot.waitUntil(lambda: tab.results.rowCount() == 1 and not tab.running, timeout=60000)
-    before = [tab.results.index(0, c).data() for c in range(4)]
+    before = [tab.results.index(0, c).data() for c in range(12)]
     tab.what.setCurrentIndex(tab.what.findData("mlp:2"))
     tab.precisions.set_chosen(["fp8", "nf4", "fp4", "int4-g128", "int3-g128", "int2-g64", "mxfp4", "nvfp4",
                                "binary", "ternary"])
@@ -160,7 +168,7 @@ def test_cancel_keeps_old_results_and_leaves_no_thread(qtbot, window: MainWindow
     assert not tab.running and tab.cancel_button.isEnabled() is False
     qtbot.waitUntil(lambda: tab.idle, timeout=120000)  # the cancelled thread ends at its next check
     qtbot.wait(200)  # anything it emitted late has been delivered (and dropped)
-    assert tab.results.rowCount() == 1 and [tab.results.index(0, c).data() for c in range(4)] == before
+    assert tab.results.rowCount() == 1 and [tab.results.index(0, c).data() for c in range(12)] == before
     assert len(tab.runs) == 1 and "cancelled" in tab.status.text()
     assert QThreadPool.globalInstance().waitForDone(5000)
     assert not [t for t in threading.enumerate() if t.name.startswith("quantplanner-worker") and t.is_alive()]

@@ -17,8 +17,9 @@ from quantcore.units import format_bytes
 class ResultsModel(QAbstractTableModel):
     """One row per precision of every test-run so far (newest run first)."""
 
-    headers = ["layer", "precision", "device", "predicted B", "measured B", "match", "latency ms", "vs original",
-               "peak memory", "output error", "SQNR dB", "kernel"]
+    headers = ["precision", "predicted B", "measured B", "match", "latency ms", "vs original", "peak memory",
+               "output error", "SQNR dB", "kernel", "layer", "device"]
+    PREDICTED, MEASURED, MATCH, KERNEL = 1, 2, 3, 9
 
     def __init__(self) -> None:
         super().__init__()
@@ -42,9 +43,9 @@ class ResultsModel(QAbstractTableModel):
 
     def values(self, row: int) -> list[Any]:
         run, r = self.rows[row]
-        return [run.block.describe(), r.precision, run.device.device, r.predicted_bytes, r.measured_bytes,
-                r.measured_bytes == r.predicted_bytes, r.latency_ms, r.latency_ms / run.baseline_latency_ms
-                if run.baseline_latency_ms else None, r.peak_bytes, r.output_error, r.output_sqnr_db, r.kernel]
+        return [r.precision, r.predicted_bytes, r.measured_bytes, r.measured_bytes == r.predicted_bytes,
+                r.latency_ms, r.latency_ms / run.baseline_latency_ms if run.baseline_latency_ms else None,
+                r.peak_bytes, r.output_error, r.output_sqnr_db, r.kernel, run.block.name, run.device.device]
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -54,29 +55,30 @@ class ResultsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.UserRole:
             return v
         if role == Qt.ItemDataRole.DisplayRole:
-            if col in (3, 4):
+            if col in (1, 2):
                 return f"{v:,}"
-            if col == 5:
+            if col == 3:
                 return "equal" if v else "DIFFERS"
-            if col == 6:
+            if col == 4:
                 return f"{v:.3f}"
-            if col == 7:
+            if col == 5:
                 return "-" if v is None else f"{v:.2f}x"
-            if col == 8:
+            if col == 6:
                 return format_bytes(v, "MiB")
-            if col == 9:
+            if col == 7:
                 return f"{v:.4g}"
-            if col == 10:
+            if col == 8:
                 return "exact" if math.isinf(v) else f"{v:.2f}"
             return str(v)
-        if role == Qt.ItemDataRole.BackgroundRole and col == 5:
+        if role == Qt.ItemDataRole.BackgroundRole and col == 3:
             return heat_colour(0.0 if v else 1.0, 1.0)
         if role == Qt.ItemDataRole.ToolTipRole:
             run, r = self.rows[index.row()]
-            return ("predicted: the catalog's bytes for these weights in this precision; measured: the bytes of the "
-                    "storages the quantized layer holds on the device. " + (r.note or "") +
-                    f"\ninput {run.batch} x {run.tokens} tokens, {run.calibration}; {r.runs} timed runs after warm-up")
-        if role == Qt.ItemDataRole.TextAlignmentRole and 3 <= col <= 10:
+            return (f"{run.block.describe()} on {run.device.label()}; input {run.batch} x {run.tokens} tokens, "
+                    f"{run.calibration}; {r.runs} timed runs after warm-up.\npredicted: the catalog's bytes for "
+                    "these weights in this precision; measured: the bytes of the storages the quantized layer holds "
+                    "on the device." + (f"\n{r.note}" if r.note else ""))
+        if role == Qt.ItemDataRole.TextAlignmentRole and 1 <= col <= 8:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 

@@ -105,6 +105,10 @@ class WeightsTab(QWidget):
 
         self.precision = PrecisionPicker(("nf4",), single=True)
         self.log = QCheckBox("log counts")
+        self.zoom = QCheckBox("p0.1-p99.9")
+        self.zoom.setChecked(True)
+        self.zoom.setToolTip("Draw the central range only (a heavy tail would squeeze the bulk into a few bins); "
+                             "the statistics stay those of every value")
         self.one_block = QCheckBox("one block:")
         self.block = QSpinBox()
         self.block.setRange(0, 2**31 - 1)
@@ -116,9 +120,9 @@ class WeightsTab(QWidget):
         self.progress.setMaximumWidth(160)
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.block.setMaximumWidth(110)
+        self.block.setMaximumWidth(80)
         controls = QHBoxLayout()
-        for w in (self.precision, self.log, self.one_block, self.block):
+        for w in (self.precision, self.log, self.zoom, self.one_block, self.block):
             controls.addWidget(w)
         controls.addStretch(1)
         for w in (self.progress, self.cancel):
@@ -155,6 +159,7 @@ class WeightsTab(QWidget):
         for w in (self.precision,):
             w.changed.connect(self.refresh_histogram)
         self.log.toggled.connect(lambda _on: self._redraw())
+        self.zoom.toggled.connect(lambda _on: self._redraw())
         self.one_block.toggled.connect(lambda _on: self.refresh_histogram())
         self.block.valueChanged.connect(lambda _v: self.one_block.isChecked() and self.refresh_histogram())
         self.compute.clicked.connect(self.compute_errors)
@@ -316,7 +321,8 @@ class WeightsTab(QWidget):
         if out is None:
             return
         sel = out["selection"]
-        self.hist_view.show_histogram(sel.histogram, out["levels"], out["note"], sel.summary(), out["block_values"],
+        h = sel.central if self.zoom.isChecked() and sel.central is not None else sel.histogram
+        self.hist_view.show_histogram(h, out["levels"], out["note"], sel.summary(), out["block_values"],
                                       self.log.isChecked())
 
     def _errors_done(self, out: tuple[str, list[Any], list[tuple[str, str]]]) -> None:

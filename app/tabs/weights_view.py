@@ -85,7 +85,9 @@ class HistogramView(QWidget):
 
 def stats_text(h: Any, levels: tuple[float, ...], note: str, outliers: dict[str, Any]) -> str:
     what = h.tensors[0] if len(h.tensors) == 1 else f"{len(h.tensors)} tensors"
-    lines = [f"<b>{what}</b>", f"{h.total:,} values; min {h.minimum:.4g}, max {h.maximum:.4g}",
+    zoom = h.extra.get("outside")
+    lines = [f"<b>{what}</b>", f"{h.total:,} values; min {h.minimum:.4g}, max {h.maximum:.4g}"
+             + (f"<br>drawn: {h.extra['range']} ({zoom:,} values outside)" if zoom is not None else ""),
              f"mean {h.mean:.4g}, std {h.std:.4g}", "<b>percentiles</b>"]
     pct = list(h.percentiles.items())
     lines += ["  ".join(f"{k} {v:.3g}" for k, v in pct[i:i + 3]) for i in range(0, len(pct), 3)]
@@ -169,6 +171,8 @@ class ErrorView(QWidget):
         self.err_bars = step_item("#e45756")
         self.err_plot.addItem(self.err_bars)
         self.scatter_plot = pg.PlotWidget(title="original vs dequantized")
+        self.scatter_plot.setLabel("bottom", "original")
+        self.scatter_plot.setLabel("left", "dequantized")
         self.scatter = pg.ScatterPlotItem(size=3, brush=pg.mkBrush(76, 120, 168, 140), pen=pg.mkPen(None))
         self.diagonal = pg.PlotDataItem([], [], pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine))
         self.scatter_plot.addItem(self.diagonal)
@@ -217,16 +221,16 @@ class ErrorView(QWidget):
         e = self.model.errors[row]
         h = e.error_histogram
         self.err_bars.setData(np.asarray(h.edges, dtype=float), np.asarray(h.counts, dtype=float))
-        self.err_plot.setTitle(f"{e.precision}: dequantized - original")
+        self.err_plot.setTitle(f"{e.precision}: dequantized - original", size="9pt")
         orig, deq = (np.asarray(a, dtype=float) for a in e.sample)
         self.scatter.setData(orig, deq)
         lo, hi = float(min(orig.min(), deq.min())), float(max(orig.max(), deq.max()))
         self.diagonal.setData([lo, hi], [lo, hi])
-        self.scatter_plot.setTitle(f"{e.precision}: original (x), dequantized (y)")
+        self.scatter_plot.setTitle(f"{e.precision}: dequantized vs original", size="9pt")
         strip = np.asarray(e.strip, dtype=float)
         top = float(strip.max()) if strip.size else 1.0
         self.strip.setImage(strip, levels=(0.0, top or 1.0), autoLevels=False)
-        self.strip_plot.setTitle(f"{e.precision}: error per block of {e.block}")
+        self.strip_plot.setTitle(f"{e.precision}: error per block of {e.block}", size="9pt")
         self.strip_plot.setToolTip(f"relative error ||w - q|| / ||w|| of each block of {e.block} values (rows "
                                    f"down, pooled by max; blocks across); dark 0, bright {top:.3g}")
         self.strip_plot.autoRange()

@@ -2,7 +2,6 @@
 catalog entry of its own so the planner sizes it as one more row (the lab's mixed-precision suggestion)."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -11,6 +10,7 @@ from quantcore.formats import catalog, gguf_mix
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
 MIXED_FAMILY = "mixed"
+_ID_OF: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}  # assignment -> its id, unique in this process
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,20 @@ class Mixture:
 
     @property
     def id(self) -> str:
-        """base+<override precisions>x<count>-<digest of the assignment>, e.g. 'nf4+int8x5-3fa2c1'."""
-        highs = "+".join(sorted({p for _, p in self.overrides})) or "none"
-        digest = hashlib.sha1(repr(self.overrides).encode()).hexdigest()[:6]
-        return f"{self.base}+{highs}x{len(self.overrides)}-{digest}"
+        """base+<override precisions>x<count>, e.g. 'nf4+int8x5' (short enough for a plot's axis); a different
+        assignment that would get the same id in this process gets '~2', '~3', ... (ids never change meaning)."""
+        got = _ID_OF.get(self._key)
+        if got is None:
+            highs = "+".join(sorted({p for _, p in self.overrides})) or "none"
+            short = f"{self.base}+{highs}x{len(self.overrides)}"
+            taken = set(_ID_OF.values())
+            got = next(c for c in (short if k == 1 else f"{short}~{k}" for k in range(1, 10**6)) if c not in taken)
+            _ID_OF[self._key] = got
+        return got
+
+    @property
+    def _key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return (self.base, self.overrides)
 
     @property
     def label(self) -> str:

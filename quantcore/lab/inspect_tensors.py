@@ -6,14 +6,14 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from quantcore.errors import BadInputError, QuantPlannerError
 from quantcore.formats import catalog
 from quantcore.formats.quantize import check_tensor, dequantize, quantize
-from quantcore.lab.histogram import CHUNK_ELEMENTS, CancelledError, Histogram, StreamingHistogram
+from quantcore.lab.histogram import CHUNK_ELEMENTS, FINE_BINS, CancelledError, Histogram, StreamingHistogram
 from quantcore.lab.levels import quantization_levels
 from quantcore.lab.metrics import ErrorMetrics, OutlierStats, block_errors, error_metrics, outlier_stats
 from quantcore.model.inventory import Architecture, TensorInfo
@@ -31,11 +31,14 @@ STRIP_ROWS = 256
 
 @dataclass(frozen=True)
 class Selection:
-    """A histogram over the selected tensors and the outlier statistics of each one small enough to measure."""
+    """A histogram over the selected tensors (min to max, and zoomed to the central p0.1-p99.9 range, where a
+    heavy tail would otherwise squeeze the bulk into a few bins) and the outlier statistics of each tensor small
+    enough to measure."""
 
     histogram: Histogram
     outliers: tuple[tuple[str, OutlierStats], ...]
     skipped: int  # tensors too large for outlier statistics
+    central: Histogram | None = None  # counts of the values in [p0.1, p99.9] only (same summary statistics)
 
     def summary(self) -> dict[str, Any]:
         """The heaviest tail (largest kurtosis), the share beyond 6 sigma over the measured tensors, the outlier
@@ -87,7 +90,29 @@ def selection(refs: Sequence[TensorRef], bins: int = 128, progress: Progress | N
         done += r.numel
         if progress is not None:
             progress(r.name, done / total)
-    return Selection(h.result(bins, tuple(r.name for r in refs)), tuple(outliers), skipped)
+    full = h.result(bins, tuple(r.name for r in refs))
+    return Selection(full, tuple(outliers), skipped, central_histogram(h, full, bins))
+
+
+def central_histogram(h: StreamingHistogram, full: Histogram, bins: int, low: str = "p0.1",
+                      high: str = "p99.9") -> Histogram:
+    """The running histogram re-binned over [full.percentiles[low], full.percentiles[high]] (values outside left
+    out; extra["outside"] counts them). Bin edges are exact; each fine bin (1/4096 of max|x|) goes to the display
+    bin holding its centre."""
+    import torch
+
+    lo, hi = full.percentiles[low], full.percentiles[high]
+    if hi <= lo:
+        return full
+    width = 2 * h.radius / FINE_BINS
+    centers = -h.radius + width * (torch.arange(FINE_BINS, dtype=torch.float64) + 0.5)
+    inside = (centers >= lo) & (centers <= hi)
+    idx = torch.clamp(((centers[inside] - lo) / (hi - lo) * bins).floor().long(), 0, bins - 1)
+    counts = torch.zeros(bins, dtype=torch.float64).index_add_(0, idx, h.fine[inside])
+    edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
+    kept = int(round(float(counts.sum())))
+    return replace(full, edges=tuple(float(e) for e in edges), counts=tuple(int(round(float(c))) for c in counts),
+                   extra={"range": f"{low}..{high}", "outside": full.total - kept})
 
 
 def block_size(pid: str, shape: tuple[int, ...]) -> int:
@@ -157,10 +182,11 @@ def tensor_errors(t: torch.Tensor, precisions: Sequence[str], info: TensorInfo |
         size = min(block_size(pid, tuple(w.shape)), w.shape[-1])
         strip = block_errors(w.reshape(-1, w.shape[-1]), d.reshape(-1, w.shape[-1]), size).to(torch.float32)
         strip = torch.where(torch.isfinite(strip), strip, torch.zeros_like(strip))
-        if strip.shape[0] > STRIP_ROWS:
+        if strip.shape[0] > STRIP_ROWS:  # rows pooled by max, `pool` at a time (the last group may be short)
             pool = math.ceil(strip.shape[0] / STRIP_ROWS)
-            pad = pool * STRIP_ROWS - strip.shape[0]
-            strip = torch.nn.functional.pad(strip, (0, 0, 0, pad)).view(STRIP_ROWS, pool, -1).amax(dim=1)
+            rows = math.ceil(strip.shape[0] / pool)
+            pad = rows * pool - strip.shape[0]
+            strip = torch.nn.functional.pad(strip, (0, 0, 0, pad)).view(rows, pool, -1).amax(dim=1)
         eh = StreamingHistogram()
         eh.add(diff)
         out.append(TensorError(pid, error_metrics(w, d), eh.result(bins, (name,)),
