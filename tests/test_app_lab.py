@@ -141,8 +141,23 @@ def test_lab_testrun_measured_equals_predicted_and_goes_into_reports(qtbot, wind
     assert tab.results.index(0, tab.results.KERNEL).data() == "native int8 matmul (torch._int_mm)"
     assert tab.sqnr_chart.labels == ["int8", "nf4"] and tab.latency_chart.labels == ["original", "int8", "nf4"]
     assert all(v > 0 for v in tab.latency_chart.heights)
+    weights = window.weights_tab
+    window.tabs.setCurrentWidget(weights)
+    weights.precision.set_chosen(["int8"])
+    weights.select_tensor(TENSOR)
+    qtbot.waitUntil(lambda: weights.last_histogram is not None and not weights.running, timeout=30000)
+    weights.error_precisions.set_chosen(["fp32", "int8"])  # fp32: an exact copy, its SQNR has no finite value
+    weights.compute_errors()
+    qtbot.waitUntil(lambda: weights.last_errors is not None and not weights.running, timeout=30000)
     out = window.export(str(tmp_path / "report.json"))
-    lab = json.loads(Path(out).read_text())["lab"]
+    data = json.loads(Path(out).read_text())
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "plan-schema.json").read_text())
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(data)) == []
+    lab = data["lab"]
+    assert [e["precision"] for e in lab["errors"]] == ["fp32", "int8"] and "sqnr_db" not in lab["errors"][0]
+    assert lab["histograms"][0]["tensor"] == TENSOR and len(lab["histograms"][0]["levels"]) == 255
     assert [r["precision"] for r in lab["runs"]] == ["int8", "nf4"]
     assert all(r["measured_bytes"] == r["predicted_bytes"] for r in lab["runs"]) and "cpu" in lab["device"]
 

@@ -49,7 +49,7 @@ class Job(QObject):
         self._generation += 1
         gen = self._generation
         label = {"what": self.what} if _WORKER_TAKES_WHAT else {}  # newer Workers name their thread
-        worker = Worker(fn, *args, pass_control=True, **label, **kwargs)
+        worker = Worker(_needs_torch(fn), *args, pass_control=True, **label, **kwargs)
         sig = worker.signals
         sig.progress.connect(lambda m, f, g=gen: g == self._generation and self.progress.emit(m, f))
         sig.result.connect(lambda out, g=gen: g == self._generation and self.done.emit(out))
@@ -77,6 +77,21 @@ class Job(QObject):
         if worker is self.worker:
             self.worker = None
             self.running_changed.emit(False)
+
+
+def _needs_torch(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """fn, with a missing torch (the desktop bundle leaves it out) said in one line instead of a crash report."""
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ModuleNotFoundError as exc:
+            if exc.name != "torch":
+                raise
+            from quantcore.errors import BadInputError
+
+            raise BadInputError("the quantization lab needs torch, which this build does not include: install "
+                                "QuantPlanner with pip (torch 2.13) to see weights and run tests") from None
+    return run
 
 
 class PrecisionPicker(QToolButton):

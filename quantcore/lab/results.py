@@ -18,10 +18,11 @@ def _clean(v: Any) -> Any:
 
 
 def error_entry(tensor: str, precision: str, metrics: dict[str, Any]) -> dict[str, Any]:
-    """One lab "errors" entry from ErrorMetrics.as_dict()."""
-    return {"tensor": tensor, "precision": precision, "mse": _clean(metrics.get("mse")),
-            "sqnr_db": _clean(metrics.get("sqnr_db")), "rel_error": _clean(metrics.get("rel_frobenius")),
-            "max_abs_error": _clean(metrics.get("max_abs_error")), "cosine": _clean(metrics.get("cosine"))}
+    """One lab "errors" entry from ErrorMetrics.as_dict(); a figure with no finite value (the SQNR of an exact
+    copy) is left out."""
+    got = {"mse": metrics.get("mse"), "sqnr_db": metrics.get("sqnr_db"), "rel_error": metrics.get("rel_frobenius"),
+           "max_abs_error": metrics.get("max_abs_error"), "cosine": metrics.get("cosine")}
+    return {"tensor": tensor, "precision": precision, **{k: v for k, v in got.items() if _clean(v) is not None}}
 
 
 def histogram_entry(tensor: str, precision: str | None, edges: Iterable[float], counts: Iterable[int],
