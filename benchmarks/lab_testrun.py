@@ -28,9 +28,9 @@ def write_model(folder: Path, hidden: int = 4096) -> Path:
         return t.to(torch.bfloat16)
 
     p = "model.layers.0."
-    tensors = {"model.embed_tokens.weight": w(256, hidden), "model.norm.weight": torch.ones(hidden, dtype=torch.bfloat16),
-               p + "input_layernorm.weight": torch.ones(hidden, dtype=torch.bfloat16),
-               p + "post_attention_layernorm.weight": torch.ones(hidden, dtype=torch.bfloat16),
+    ones = torch.ones(hidden, dtype=torch.bfloat16)
+    tensors = {"model.embed_tokens.weight": w(256, hidden), "model.norm.weight": ones.clone(),
+               p + "input_layernorm.weight": ones.clone(), p + "post_attention_layernorm.weight": ones.clone(),
                p + "self_attn.q_proj.weight": w(hidden, hidden), p + "self_attn.k_proj.weight": w(kv, hidden),
                p + "self_attn.v_proj.weight": w(kv, hidden), p + "self_attn.o_proj.weight": w(hidden, hidden),
                p + "mlp.gate_proj.weight": w(hidden, hidden), p + "mlp.up_proj.weight": w(hidden, hidden),
@@ -46,7 +46,8 @@ def write_model(folder: Path, hidden: int = 4096) -> Path:
 
 def table(run, tokens: int) -> list[str]:  # type: ignore[no-untyped-def]
     rows = [f"{'original bf16->fp32':22} {tokens:>6} {'-':>12} {run.baseline_bytes:>12,} {'-':>5} "
-            f"{run.baseline_latency_ms:>10.3f} {'1.00x':>7} {run.baseline_peak_bytes / 2**20:>9.1f} {'-':>9}  fp32 matmul"]
+            f"{run.baseline_latency_ms:>10.3f} {'1.00x':>7} {run.baseline_peak_bytes / 2**20:>9.1f} {'-':>9}  "
+            "fp32 matmul"]
     for r in run.results:
         rows.append(f"{r.precision:22} {tokens:>6} {r.predicted_bytes:>12,} {r.measured_bytes:>12,} "
                     f"{'yes' if r.measured_bytes == r.predicted_bytes else 'NO':>5} {r.latency_ms:>10.3f} "

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 pytest.importorskip("PySide6")
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QSettings
 
-from app.main_window import MainWindow  # noqa: E402
+from app.main_window import MainWindow
 
 if TYPE_CHECKING:
     from hub_server import StandInHub

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ class ResultsModel(QAbstractTableModel):
     """One row per precision of every test-run so far (newest run first)."""
 
     headers = ["precision", "predicted B", "measured B", "match", "latency ms", "vs original", "peak memory",
-               "output error", "SQNR dB", "kernel", "layer", "device"]
+               "output error", "SQNR dB", "kernel", "layer", "device", "model"]
     PREDICTED, MEASURED, MATCH, KERNEL = 1, 2, 3, 9
 
     def __init__(self) -> None:
@@ -45,7 +46,8 @@ class ResultsModel(QAbstractTableModel):
         run, r = self.rows[row]
         return [r.precision, r.predicted_bytes, r.measured_bytes, r.measured_bytes == r.predicted_bytes,
                 r.latency_ms, r.latency_ms / run.baseline_latency_ms if run.baseline_latency_ms else None,
-                r.peak_bytes, r.output_error, r.output_sqnr_db, r.kernel, run.block.name, run.device.device]
+                r.peak_bytes, r.output_error, r.output_sqnr_db, r.kernel, run.block.name, run.device.device,
+                Path(run.model).name]
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

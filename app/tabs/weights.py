@@ -9,48 +9,28 @@ from typing import Any
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
-                               QSpinBox, QSplitter, QTreeView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.tabs.labkit import Job, PrecisionPicker, local_weights
+from app.tabs.weights_jobs import errors_job, fetch_job, histogram_job, locate_job
 from app.tabs.weights_view import ErrorView, HistogramView
 from quantcore.units import format_bytes
 
-BINS = 128
 ERROR_STYLE = "QLabel { color: #c62828; }"
 NAME = Qt.ItemDataRole.UserRole + 1  # a leaf's tensor name
-
-
-def histogram_job(source: Path | None, names: list[str], extra: dict[str, Any], pid: str | None,
-                  block: int | None, progress: Any = None, cancel: Any = None) -> dict[str, Any]:
-    """In a worker: the selection's histogram and outlier statistics, and the levels of pid (a typical block of the
-    first matrix, or block number `block`)."""
-    from quantcore.lab.inspect_tensors import block_levels, load_named, selection, typical_levels
-
-    local = [n for n in names if n not in extra]
-    refs = dict(zip(local, load_named(source, local))) if local and source is not None else {}
-    ordered = [extra.get(n) or refs[n] for n in names if n in extra or n in refs]
-    sel = selection(ordered, BINS, progress, cancel)
-    levels, note, values = (), "", None
-    first = next((r for r in ordered if len(r.shape) >= 2), None)
-    if pid and first is not None:
-        t = first.load()
-        if block is not None:
-            levels, note, vals = block_levels(pid, t, block)
-            values = vals.float().numpy()
-        else:
-            levels, note = typical_levels(pid, t)
-        note += f" ({first.name})" if len(ordered) > 1 else ""
-    return {"selection": sel, "levels": levels, "note": note, "block_values": values}
-
-
-def errors_job(source: Path | None, name: str, extra: dict[str, Any], precisions: list[str], info: Any, arch: Any,
-               progress: Any = None, cancel: Any = None) -> tuple[str, list[Any], list[tuple[str, str]]]:
-    from quantcore.lab.inspect_tensors import load_named, tensor_errors
-
-    ref = extra.get(name) or load_named(source, [name])[0]
-    errors, failed = tensor_errors(ref.load(), precisions, info, arch, progress=progress, cancel=cancel)
-    return name, errors, failed
 
 
 class WeightsTab(QWidget):
@@ -131,6 +111,7 @@ class WeightsTab(QWidget):
         self.error_view.controls.addWidget(self.error_precisions)
         self.error_view.controls.addWidget(self.compute)
         self.plots = (self.hist_view.plot, *self.error_view.plots)
+        self.view = self.error_view.view  # Edit > Copy cells copies from it when no table has the focus
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -366,7 +347,7 @@ class WeightsTab(QWidget):
                                  "Download its shard (finding it ...)")
         self.hub_label.setText(f"{name} is on the Hub ({self.hub_repo}): nothing is downloaded until you ask.")
         if rt is None:
-            self.locate_job.start(_locate_job, self.hub_repo, name)
+            self.locate_job.start(locate_job, self.hub_repo, name)
 
     def _located(self, rt: Any) -> None:
         self.located[rt.name] = rt
@@ -377,27 +358,8 @@ class WeightsTab(QWidget):
         names = self.selected_names()
         if len(names) != 1 or self.hub_repo is None:
             return
-        self.hub_job.start(_fetch_job, self.hub_repo, names[0], shard)
+        self.hub_job.start(fetch_job, self.hub_repo, names[0], shard)
 
     def _fetched(self, refs: dict[str, Any]) -> None:
         self.fetched.update(refs)
         self.refresh_histogram()
-
-
-def _locate_job(repo: str, name: str, progress: Any = None, cancel: Any = None) -> Any:
-    from quantcore.sources.hub_tensor import locate
-
-    return locate(repo, name)
-
-
-def _fetch_job(repo: str, name: str, shard: bool, progress: Any = None, cancel: Any = None) -> dict[str, Any]:
-    """One tensor by a range read, or its whole shard into the Hugging Face cache (then every tensor in it)."""
-    from quantcore.sources.hub_tensor import download_shard, fetch, locate, memory_ref
-    from quantcore.sources.tensors import list_tensors
-
-    rt = locate(repo, name)
-    if progress is not None:
-        progress(f"fetching {rt.nbytes if not shard else rt.shard_size or 0:,} bytes from {repo}", 0.1)
-    if not shard:
-        return {name: memory_ref(rt, fetch(rt))}
-    return {r.name: r for r in list_tensors(download_shard(rt))}

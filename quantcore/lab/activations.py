@@ -163,7 +163,7 @@ def _load_uncached(folder: Path) -> tuple[object, object]:
         model = AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
     except ImportError as exc:
         raise ActivationsUnavailable(f"transformers is not installed ({exc})") from exc
-    except Exception as exc:  # noqa: BLE001 - any failure to build the model means: no real activations here
+    except Exception as exc:  # any failure to build the model means: no real activations here
         raise ActivationsUnavailable(f"transformers cannot load {folder.name}: "
                                      f"{str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}") from exc
     return model.eval(), tokenizer

@@ -25,10 +25,9 @@ def storage_bytes(tensors: Any) -> int:
 
 
 def _tracker_class() -> type:
+    import torch
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_flatten
-
-    import torch
 
     class LiveStorageTracker(TorchDispatchMode):
         """Counts every storage an op inside the `with` block creates, from its creation until it is freed.

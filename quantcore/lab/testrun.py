@@ -7,6 +7,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,8 +124,6 @@ def _tensors(path: Path, names: list[str]) -> dict[str, torch.Tensor]:
 
 def input_rows(acts: Activations, module: str, batch: int, tokens: int) -> torch.Tensor:
     """(batch, tokens, in) rows of the module's calibration inputs, repeated when fewer were captured."""
-    import torch
-
     x = acts.inputs[module]
     need = batch * tokens
     if x.shape[0] < need:
@@ -136,7 +135,8 @@ def check_sizes(batch: int, tokens: int) -> None:
     if batch < 1 or tokens < 1:
         raise BadInputError(f"batch and tokens must be at least 1 (got batch {batch}, tokens {tokens})")
     if batch * tokens > MAX_TOKENS:
-        raise BadInputError(f"batch x tokens = {batch * tokens:,} is more than the {MAX_TOKENS:,} rows a test-run takes")
+        raise BadInputError(f"batch x tokens = {batch * tokens:,} is more than the {MAX_TOKENS:,} rows a test-run "
+                            "takes")
 
 
 def testrun(model: Path | str, precisions: list[str], layer: str | None = None, device: str = "auto",
@@ -178,7 +178,7 @@ def testrun(model: Path | str, precisions: list[str], layer: str | None = None, 
     ref_build = make(lambda w: reference_linear(weights[w], weights.get(w.removesuffix("weight") + "bias"), tdev))
     report(f"original {spec.describe()} on {dev.device}", 0.05)
     base_peak, made, y_ref = peak_bytes(ref_build, forward, tdev)
-    base_latency, _ = median_latency_ms(lambda: forward(made), tdev, cancel)
+    base_latency, _ = median_latency_ms(partial(forward, made), tdev, cancel)
     base_bytes = storage_bytes(t for layer_ in made[1].values() for t in layer_.held())
     y_ref = y_ref.to("cpu", torch.float64)
     del made
@@ -220,7 +220,7 @@ def _one(pid: str, spec: BlockSpec, weights: dict[str, torch.Tensor], infos: dic
     build = make(lambda w: build_linear(quantized[w], weights.get(w.removesuffix("weight") + "bias"), device))
     peak, made, y = peak_bytes(build, forward, device)
     measured = storage_bytes(t for layer_ in made[1].values() for t in layer_.held())
-    latency, runs = median_latency_ms(lambda: forward(made), device, cancel)
+    latency, runs = median_latency_ms(partial(forward, made), device, cancel)
     y = y.to("cpu", torch.float64)
     den = float(ref.norm())
     err = float((y - ref).norm()) / den if den > 0 else 0.0

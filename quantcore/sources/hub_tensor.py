@@ -92,7 +92,7 @@ def download_shard(rt: RemoteTensor) -> Path:
 
     try:
         return Path(hf_hub_download(rt.repo_id, rt.filename, revision=rt.commit, etag_timeout=hub_http.TIMEOUT_S))
-    except Exception as exc:  # noqa: BLE001 - translated into one line
+    except Exception as exc:  # translated into one line
         raise hub_http.translate(exc, rt.repo_id, rt.revision, rt.filename) from None
 
 

@@ -89,7 +89,7 @@ def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_gguf_on_disk_end_to_end(tiny_gguf: Path) -> None:
-    from app.tabs.weights import errors_job, histogram_job
+    from app.tabs.weights_jobs import errors_job, histogram_job
     from quantcore.lab.testrun import testrun
     from quantcore.sources.local import load_path
 
