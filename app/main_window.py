@@ -396,6 +396,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.controller.cancel_load()
+        for lab_page in (self.weights_tab, self.lab_tab):
+            lab_page.cancel_jobs()
         self.save_settings()
         super().closeEvent(event)
 

@@ -215,8 +215,9 @@ class LabTab(QWidget):
         precisions = self.precisions.chosen()
         if self.source is None or not precisions:
             return
-        self.scan_job.start(_sensitivity_job, self.source, precisions, self.calibration.currentData(), 256,
-                       self.inventory)
+        tokens = self.batch.value() * self.tokens.value()  # calibration tokens of the scan: batch x tokens
+        self.scan_job.start(_sensitivity_job, self.source, precisions, self.calibration.currentData(), tokens,
+                            self.inventory)
 
     @property
     def running(self) -> bool:
