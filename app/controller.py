@@ -40,6 +40,7 @@ class Controller(QObject):
         self.selected: tuple[int, ...] = ()
         self.last_recompute_ms = 0.0
         self.gpus: tuple[GPU, ...] = load_gpus()
+        self.mixtures: tuple = ()  # the Lab's mixed-precision suggestion, planned as one more row
         self._generation = 0
         self._loaded_spec = ""
         self._worker: Worker | None = None
@@ -83,6 +84,7 @@ class Controller(QObject):
             return
         self.inventory = inv
         self._loaded_spec = spec
+        self.mixtures = ()
         # a new model: keep the context inside its limit
         w = self.state.request.workload
         limit = inv.arch.max_context if inv.arch and inv.arch.max_context else 0
@@ -122,6 +124,11 @@ class Controller(QObject):
         self._search_worker = worker
         self.pool.start(worker)
 
+    def set_mixture(self, mixture: object) -> None:
+        """Plan a formats.mixture.Mixture as one more row (None: drop it)."""
+        self.mixtures = (mixture,) if mixture is not None else ()
+        self.schedule()
+
     # --- GPUs -----------------------------------------------------------------------------------------------
     def reload_gpus(self) -> None:
         """Re-read the catalog and the user's GPU file (after adding a custom GPU)."""
@@ -142,7 +149,7 @@ class Controller(QObject):
         try:
             chosen = [find_gpu(name, self.gpus) for name in req.gpus]
             hidden = req.hidden_precisions if set(precision_ids()) - set(req.hidden_precisions) else ()
-            plan = make_plan(self.inventory, req.workload, None, self.gpus, hidden=hidden)
+            plan = make_plan(self.inventory, req.workload, None, self.gpus, hidden=hidden, mixtures=self.mixtures)
         except QuantPlannerError as exc:
             self.error.emit(str(exc))
             return

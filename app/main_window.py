@@ -6,13 +6,10 @@ from typing import Callable
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import (
-    QAction,
-    QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
-    QKeySequence,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -34,6 +31,7 @@ from app import settings as store
 from app import theme as themes
 from app.about import AboutDialog
 from app.controller import Controller
+from app.menus import build_menus
 from app.export import ExportReportDialog, export_data
 from app.hub_mode import HubMode
 from app.messages import gui_text
@@ -45,7 +43,9 @@ from app.state import AppState
 from app.tabs.best import BestTab
 from app.tabs.cost import CostTab
 from app.tabs.fit import FitTab
+from app.tabs.lab import LabTab
 from app.tabs.memory import MemoryTab
+from app.tabs.weights import WeightsTab
 from quantcore.errors import QuantPlannerError
 from quantcore.planner.advice import recommendation
 from quantcore.planner.hardware import GPU, save_user_gpu
@@ -97,7 +97,8 @@ class MainWindow(QMainWindow):
         self.advice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.memory_tab, self.fit_tab, self.cost_tab = MemoryTab(), FitTab(), CostTab()
         self.best_tab = BestTab()
-        self.tab_pages = (self.memory_tab, self.fit_tab, self.cost_tab, self.best_tab)
+        self.weights_tab, self.lab_tab = WeightsTab(), LabTab()
+        self.tab_pages = (self.memory_tab, self.fit_tab, self.cost_tab, self.best_tab, self.weights_tab, self.lab_tab)
         self._stale: set[int] = set()  # tabs whose widgets still show an older plan
         self.tabs = QTabWidget()
         for page in self.tab_pages:
@@ -128,7 +129,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress_bar)
         self.statusBar().addPermanentWidget(self.cancel_button)
         self.statusBar().addPermanentWidget(self.timing_label)
-        self._menus()
+        build_menus(self)
         self._wire()
         for page in self.tab_pages:
             for plot in page.plots:
@@ -146,47 +147,6 @@ class MainWindow(QMainWindow):
         self.controller.load(self.state.request.model)
 
     # --- wiring -----------------------------------------------------------------------------------------------
-    def _menus(self) -> None:
-        file = self.menuBar().addMenu("&File")
-        self._action(file, "&Open model file...", QKeySequence.StandardKey.Open, self.open_file)
-        self._action(file, "Open model &folder...", "Ctrl+Shift+O", self.open_folder)
-        self._action(file, "&Export report...", "Ctrl+E", self.export_report)
-        self._action(file, "Hugging Face &token...", "", self.ask_token)
-        file.addSeparator()
-        self._action(file, "&Quit", QKeySequence.StandardKey.Quit, self.close)
-        edit = self.menuBar().addMenu("&Edit")
-        self._action(edit, "&Copy cells", QKeySequence.StandardKey.Copy, self.copy_selection)
-        view = self.menuBar().addMenu("&View")
-        units = QActionGroup(self)
-        self.unit_actions: dict[str, QAction] = {}
-        for unit in ("GiB", "GB"):
-            act = QAction(f"Show {unit}" + (" (2^30 bytes)" if unit == "GiB" else " (10^9 bytes)"), self,
-                          checkable=True, checked=self.state.request.unit == unit)
-            act.triggered.connect(lambda _=False, u=unit: self.state.set_unit(u))
-            units.addAction(act)
-            view.addAction(act)
-            self.unit_actions[unit] = act
-        view.addSeparator()
-        themes_group = QActionGroup(self)
-        self.theme_actions: dict[str, QAction] = {}
-        for name in themes.THEMES:
-            act = QAction(f"{name.capitalize()} theme", self, checkable=True, checked=self.theme == name)
-            act.triggered.connect(lambda _=False, n=name: self.set_theme(n))
-            themes_group.addAction(act)
-            view.addAction(act)
-            self.theme_actions[name] = act
-        view.addSeparator()
-        self.offline_action = self.hub_mode.offline_action(self)
-        view.addAction(self.offline_action)
-        self._action(self.menuBar().addMenu("&Help"), "&About QuantPlanner", "", self.about)
-
-    def _action(self, menu, text, shortcut, slot) -> QAction:  # type: ignore[no-untyped-def]
-        act = QAction(text, self)
-        act.setShortcut(QKeySequence(shortcut))
-        act.triggered.connect(slot)
-        menu.addAction(act)
-        return act
-
     def _wire(self) -> None:
         c = self.controller
         c.plan_ready.connect(self.show_plan)
@@ -210,10 +170,15 @@ class MainWindow(QMainWindow):
         for signal in (self.state.changed, self.state.model_changed, self.tabs.currentChanged,
                        self.model_panel.search_requested):
             signal.connect(self.clear_error)
+        for lab_page in (self.weights_tab, self.lab_tab):
+            lab_page.error.connect(self.show_error)
+        self.lab_tab.mixture_changed.connect(self.controller.set_mixture)
 
     # --- rendering --------------------------------------------------------------------------------------------
     def show_inventory(self, inv: object) -> None:
         self.model_panel.show_inventory(inv)  # type: ignore[arg-type]
+        for lab_page in (self.weights_tab, self.lab_tab):
+            lab_page.set_model(self.state.request.model, inv)
         store.add_recent(self.qsettings, self.state.request.model, self.state.use_hub)
         self.model_panel.set_recent(store.recent(self.qsettings))
         arch = getattr(inv, "arch", None)
@@ -290,8 +255,27 @@ class MainWindow(QMainWindow):
             return None
         request = self.state.request
         gpus = tuple(self.controller.gpus[i] for i in self.controller.selected)
-        return export_data(self.controller.inventory, request.workload, gpus, request.unit,
-                           request.hidden_precisions, self.controller.gpus, path)
+        data, command_for = export_data(self.controller.inventory, request.workload, gpus, request.unit,
+                                        request.hidden_precisions, self.controller.gpus, path)
+        lab = self.lab_results()
+        if lab:
+            data["lab"] = lab
+        return data, command_for
+
+    def lab_results(self) -> dict:
+        """What the Lab and Weights tabs measured this session, as a report's "lab" object."""
+        from quantcore.lab.results import error_entry, histogram_entry
+
+        lab = self.lab_tab.lab_dict()
+        errors, hist = self.weights_tab.last_errors, self.weights_tab.last_histogram
+        if errors:
+            lab["errors"] = [error_entry(errors[0], e.precision, e.metrics.as_dict()) for e in errors[1]]
+        if hist:
+            h = hist["selection"].histogram
+            name = h.tensors[0] if len(h.tensors) == 1 else f"{len(h.tensors)} tensors"
+            lab["histograms"] = [histogram_entry(name, (self.weights_tab.precision.chosen() or [None])[0], h.edges,
+                                                 h.counts, hist["levels"])]
+        return lab
 
     def export_report(self) -> ExportReportDialog | None:
         """File > Export report: the dialog (format, paper, file, preview); writes in a worker."""
@@ -410,6 +394,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.controller.cancel_load()
+        for lab_page in (self.weights_tab, self.lab_tab):
+            lab_page.cancel_jobs()
         self.save_settings()
         self.hub_mode.restore()
         super().closeEvent(event)

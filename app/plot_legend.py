@@ -28,7 +28,7 @@ class BandLegend(pg.LegendItem):
         widths = [sample.boundingRect().width() + label.boundingRect().width() + 12 for sample, label in self.items]
         for cols in range(len(widths), 1, -1):
             per_column = [max(widths[c::cols]) for c in range(cols)]
-            if sum(per_column) <= room:
+            if sum(per_column) + 6 * (cols - 1) <= room:  # horSpacing between columns
                 return cols
         return 1
 
@@ -38,7 +38,7 @@ class BandLegend(pg.LegendItem):
         self._busy = True
         try:
             vb = self.plot_item.vb.geometry()
-            room = self.plot_item.width() - 8  # the band spans the axis column too
+            room = self.plot_item.width() - 16  # the band spans the axis column too; 8 px in from either edge
             cols = self._columns(room)
             if cols != self.columnCount:
                 self.setColumnCount(cols)

@@ -203,7 +203,8 @@ def test_self_test_command(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "self-test passed" in out.stdout
     assert sorted(p.name for p in tmp_path.glob("shot-*.png")) == ["shot-best.png", "shot-cost.png", "shot-fit.png",
-                                                                    "shot-memory.png"]
+                                                                    "shot-lab.png", "shot-memory.png",
+                                                                    "shot-weights.png"]
     final = tmp_path / "shot.png"  # PATH itself: the window as the self-test left it (the last tab)
     data = final.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

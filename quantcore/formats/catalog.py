@@ -12,7 +12,7 @@ from quantcore.formats import gguf_mix
 from quantcore.formats.layout import Layout, Precision, matrix_dims, quantized_bytes, storage_bits
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
-FAMILIES = ("float", "int", "bnb", "gptq", "awq", "mx", "gguf", "lowbit", "stored")
+FAMILIES = ("float", "int", "bnb", "gptq", "awq", "mx", "gguf", "lowbit", "stored", "mixed")
 # The pseudo-precision of a model file as it is stored (any GGUF tensor type, any safetensors dtype): its bytes are the
 # file's own, tensor by tensor. Not in precision_ids() (it is no format to convert to), but get_precision() knows it.
 AS_STORED = "stored"
@@ -130,6 +130,12 @@ _IDS = tuple(_BY_ID)
 _BY_ID[AS_STORED] = Precision(AS_STORED, "as stored", "stored", 16, 16, None, "every tensor as the file stores it",
                               "the file's own tensor types and exact byte counts", "", "fp16", False)
 _LAYOUTS[AS_STORED] = Layout("dense", 16)
+_MIXTURES: dict[str, Any] = {}  # formats/mixture.py's per-tensor assignments by id (duck-typed: no import circle)
+
+
+def register_mixture(m: Any) -> None:
+    """Make a Mixture's id answer get_precision, layout, tensor_bytes and weight_bytes (each tensor its own)."""
+    _MIXTURES[m.id] = m
 
 
 def precision_ids() -> tuple[str, ...]:
@@ -182,6 +188,8 @@ def _entry(pid: str) -> tuple[Precision, Layout]:
     p = _BY_ID.get(pid)
     if p is not None:
         return p, _LAYOUTS[pid]
+    if pid in _MIXTURES:
+        return _MIXTURES[pid].precision, _MIXTURES[pid].layout
     key = str(pid).strip().lower()
     got = _PARSED.get(key)
     if got is None:
@@ -245,6 +253,8 @@ def tensor_bytes(t: TensorInfo, p: Precision, arch: Architecture | None = None) 
     GGUF mixtures look at the model (layer count, GQA, experts, tied embeddings) through `arch`; a tensor looked at
     alone takes its layer index as its position among attn_v / ffn_down tensors.
     """
+    if p.family == "mixed":
+        return int(_MIXTURES[p.id].tensor_bytes(t, arch))
     if p.family == "gguf":
         ctx = gguf_mix.context_for_arch(arch, n_layers=(t.layer or 0) + 1)
         return gguf_mix.slots_bytes(gguf_mix.prepare((t,), ordinals=False), p.id, ctx)
@@ -300,6 +310,8 @@ def _groups(inv: Inventory, cache: dict[Any, Any]) -> tuple[tuple[TensorInfo, in
 def _model_bytes(inv: Inventory, p: Precision, cache: dict[Any, Any]) -> int:
     if p.family == "stored":
         return sum(t.stored_bytes for t in _weights(inv, cache))
+    if p.family == "mixed":
+        return int(_MIXTURES[p.id].model_bytes(inv))
     if p.family == "gguf":
         slots = cache.get(_SLOTS)
         if slots is None:

@@ -47,7 +47,7 @@ def quantize_fp8(w: torch.Tensor, req: QuantRequest) -> QuantizedTensor:
     scale = torch.empty((rows2d.shape[0], 1), dtype=torch.float32)
     step = max(1, _CHUNK_ELEMENTS // cols)
     for r in range(0, rows2d.shape[0], step):
-        chunk = rows2d[r:r + step].to(torch.float32)
+        chunk = rows2d[r:r + step].to(torch.float32, copy=True)  # divided in place below: never the caller's
         # amax of the weight's own values (exact in its dtype), divided by 448 in that dtype as torchao does
         s = (chunk.abs().amax(dim=1, keepdim=True).to(w.dtype) / FP8_MAX).to(torch.float32)
         scale[r:r + step] = s

@@ -8,6 +8,8 @@ from quantcore.errors import BadInputError
 from quantcore.formats import catalog as formats
 from quantcore.formats.catalog import AS_STORED, Precision
 from quantcore.formats.stored import as_stored_precision
+from quantcore.formats.mixture import Mixture
+from quantcore.formats.mixture import register as register_mixture
 from quantcore.model.inventory import Inventory
 from quantcore.planner import engines, memory
 from quantcore.planner.hardware import GPU
@@ -144,13 +146,15 @@ def applicable(p: Precision, mode: str) -> bool:
 
 
 def make_plan(inv: Inventory, workload: Workload, precision_ids: tuple[str, ...] | None = None,
-              gpus: tuple[GPU, ...] = (), hidden: tuple[str, ...] = (), host: Host | None = Host()) -> Plan:
+              gpus: tuple[GPU, ...] = (), hidden: tuple[str, ...] = (), host: Host | None = Host(),
+              mixtures: tuple[Mixture, ...] = ()) -> Plan:
     """The whole plan: every requested precision x every GPU. Pure; cheap enough to run on every keystroke.
 
     precision_ids: plan exactly these (an error if one cannot serve the mode); default all that can, with the file
       "as stored" first when its bytes are the file's own (GGUF, safetensors). "stored" names that row explicitly.
     hidden: leave these out of the default set (the GUI's unticked precisions).
     host: the machine's RAM and bandwidth for partial offload; None plans without offloading.
+    mixtures: per-tensor assignments (the lab's mixed-precision suggestion), each one more row after the others.
     """
     stored = as_stored_precision(inv)
     chosen = precision_ids or tuple(p for p in formats.precision_ids() if p not in hidden)
@@ -159,6 +163,7 @@ def make_plan(inv: Inventory, workload: Workload, precision_ids: tuple[str, ...]
     if AS_STORED in chosen and stored is None:
         raise BadInputError(f"{inv.id}: 'stored' needs a model file (.gguf or .safetensors) whose bytes are known")
     precisions = [stored if pid == AS_STORED else formats.get_precision(pid) for pid in chosen]
+    precisions += [register_mixture(m) for m in mixtures]
     if precision_ids:
         wrong = [p.id for p in precisions if not applicable(p, workload.mode)]
         if wrong:
