@@ -150,5 +150,7 @@ def _gguf_tensor(ref: TensorRef) -> torch.Tensor:
 
     reader = _gguf_reader(ref.file, ref.file.stat().st_mtime)
     t = next(t for t in reader.tensors if t.name == ref.name)
-    values = gguf.quants.dequantize(np.asarray(t.data), t.tensor_type)
-    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).reshape(ref.shape)
+    values = np.ascontiguousarray(gguf.quants.dequantize(np.asarray(t.data), t.tensor_type), dtype=np.float32)
+    if not values.flags.writeable:  # an F32 tensor comes back as a view of the read-only memory map
+        values = values.copy()
+    return torch.from_numpy(values).reshape(ref.shape)
