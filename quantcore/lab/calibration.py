@@ -104,9 +104,18 @@ def capture(model_dir: str | Path, *, sentences: Sequence[str] = SENTENCES, max_
     modules: a filter on module names (default: every nn.Linear). Layers fed the same tensor (q, k, v) share one
     stored copy. Raises CalibrationUnavailable when the model cannot be loaded here.
     """
+    with _CAPTURE_LOCK:  # one capture at a time: hooks on a shared (cached) model would see each other's passes
+        return _capture(Path(model_dir), sentences, max_tokens, modules, max_model_bytes, progress, cancel)
+
+
+_CAPTURE_LOCK = threading.Lock()
+
+
+def _capture(model_dir: Path, sentences: Sequence[str], max_tokens: int, modules: Callable[[str], bool] | None,
+             max_model_bytes: int, progress: Progress | None, cancel: threading.Event | None) -> Calibration:
     import torch
 
-    model, tokenizer = _load(Path(model_dir), max_model_bytes)
+    model, tokenizer = _load(model_dir, max_model_bytes)
     chunks: dict[int, torch.Tensor] = {}  # id of a captured input -> its float32 [tokens, in] copy
     keys: dict[str, list[int]] = {}
     seen: dict[int, tuple[int, torch.Tensor]] = {}  # id of a tensor fed in this forward -> (key, the tensor)
@@ -154,8 +163,26 @@ def capture(model_dir: str | Path, *, sentences: Sequence[str] = SENTENCES, max_
     return Calibration(inputs, "real", f"real: {tokens} tokens from {used} sentences", tokens, used)
 
 
+_LOADED: dict[tuple[str, float, int], tuple[object, object]] = {}  # the last small model, kept for the next capture
+KEEP_LOADED_BYTES = 512 * 2**20
+
+
 def _load(folder: Path, max_model_bytes: int) -> tuple[object, object]:
-    """(model in eval mode, float32, CPU; tokenizer) from a local folder, or CalibrationUnavailable."""
+    """(model in eval mode, float32, CPU; tokenizer) from a local folder, or CalibrationUnavailable. The last model
+    of at most KEEP_LOADED_BYTES stays loaded (same folder, same files: the next capture skips the load)."""
+    weights = list(folder.glob("*.safetensors"))
+    key = (str(folder.resolve()), max((f.stat().st_mtime for f in weights), default=0.0),
+           sum(f.stat().st_size for f in weights))
+    if key in _LOADED:
+        return _LOADED[key]
+    got = _load_uncached(folder, max_model_bytes)
+    _LOADED.clear()
+    if key[2] <= KEEP_LOADED_BYTES:
+        _LOADED[key] = got
+    return got
+
+
+def _load_uncached(folder: Path, max_model_bytes: int) -> tuple[object, object]:
     if not (folder / "config.json").is_file():
         raise CalibrationUnavailable(f"{folder} has no config.json")
     weights = list(folder.glob("*.safetensors"))

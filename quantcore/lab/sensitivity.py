@@ -107,7 +107,7 @@ def sensitivity(model: Path | str, precisions: list[str], calibration: str = "au
     for i, info in enumerate(weights):
         w = refs[info.name].load()
         check_tensor(w, info.name)
-        x = acts.for_weight(info.name)
+        x = acts.input_for(info.name)
         row: list[float | None] = []
         for pid in runnable:
             if cancel is not None and cancel.is_set():

@@ -215,7 +215,7 @@ def _one(pid: str, spec: BlockSpec, weights: dict[str, torch.Tensor], infos: dic
     predicted = 0
     for w in spec.weights:
         info = infos.get(w) or TensorInfo(w, tuple(weights[w].shape), "F32", "mlp", "ffn_up")
-        quantized[w] = quantize(weights[w], pid, info=info, arch=inv.arch, calibration=acts.for_weight(w))
+        quantized[w] = quantize(weights[w], pid, info=info, arch=inv.arch, calibration=acts.input_for(w))
         predicted += catalog.tensor_bytes(info, p, inv.arch)
     build = make(lambda w: build_linear(quantized[w], weights.get(w.removesuffix("weight") + "bias"), device))
     peak, made, y = peak_bytes(build, forward, device)
