@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from quantcore.errors import BadInputError, ModelFileError
 from quantcore.sources import hub, hub_http
+from quantcore.sources.tensors import TensorRef
 
 if TYPE_CHECKING:
     import torch
@@ -97,22 +98,10 @@ def download_shard(rt: RemoteTensor) -> Path:
 
 
 @dataclass(frozen=True)
-class MemoryRef:
-    """A tensor already in memory (fetched by range) behaving like sources.tensors.TensorRef."""
+class MemoryRef(TensorRef):
+    """A tensor already in memory (fetched by range): a TensorRef whose file is the shard it came from."""
 
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    file: Path  # the shard it came from (for its suffix)
-    nbytes: int
-    tensor: Any
-
-    @property
-    def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+    tensor: Any = None
 
     def load(self) -> torch.Tensor:
         return self.tensor
