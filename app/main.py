@@ -1,11 +1,15 @@
-"""Start the desktop app; `--self-test [--screenshot PATH] [--size WxH]` checks every tab offscreen and exits."""
+"""Start the desktop app; `--self-test [--screenshot PATH] [--size WxH] [--theme T]` checks every tab and exits,
+in a settings scope of its own (a temporary folder: the user's saved settings and GPUs are never read or written)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QTableView
 
 from app import settings as store
@@ -20,18 +24,30 @@ def run_app(argv: Sequence[str] = ()) -> int:
                         help="with --self-test: save PNGs of the window: PATH itself (the window as it is at the end "
                              "of the self-test) and one per tab visited, PATH's name with -memory, -fit, -cost")
     parser.add_argument("--size", default="1280x800", help="window size for --self-test, e.g. 1920x1080")
+    parser.add_argument("--theme", choices=themes.THEMES, default=None,
+                        help="with --self-test: the theme to draw in (default: follow the system)")
     args = parser.parse_args(list(argv))
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "quantplanner"])
     app.setApplicationName("QuantPlanner")
     app.setOrganizationName(store.ORG)
-    themes.apply(app, store.theme(store.settings()))  # type: ignore[arg-type]
-    window = MainWindow()
+    if args.self_test:
+        with tempfile.TemporaryDirectory(prefix="quantplanner-self-test-") as scope:
+            os.environ["QUANTPLANNER_GPUS"] = str(Path(scope) / "gpus.toml")  # the catalog only
+            qsettings = QSettings(str(Path(scope) / "settings.ini"), QSettings.Format.IniFormat)
+            qsettings.setValue("theme", args.theme or "system")
+            qsettings.setValue("offline", True)  # the bundled default model; never waits on the network
+            themes.apply(app, args.theme or "system")
+            window = MainWindow(qsettings)
+            status = self_test(window, args.screenshot, args.size)
+            qsettings.sync()
+            return status
+    qsettings = store.settings()
+    themes.apply(app, store.theme(qsettings))  # type: ignore[arg-type]
+    window = MainWindow(qsettings)
     install_last_resort(window)
     hints = app.styleHints()  # type: ignore[union-attr]
     if hasattr(hints, "colorSchemeChanged"):  # follow the system's light/dark switch while running
         hints.colorSchemeChanged.connect(lambda _scheme: window.theme == "system" and window.set_theme("system"))
-    if args.self_test:
-        return self_test(window, args.screenshot, args.size)
     window.show()
     return app.exec()
 
@@ -74,6 +90,8 @@ def self_test(window: MainWindow, screenshot: Path | None, size: str) -> int:
             QApplication.processEvents()
             name = window.tabs.tabText(i).lower()
             tables = window.tabs.widget(i).findChildren(QTableView) or [window.tabs.widget(i)]
+            if getattr(window.tabs.widget(i), "empty_until_run", False):  # Weights, Lab: filled by the user's runs
+                tables = []
             for view in tables:
                 if isinstance(view, QTableView) and view.model().rowCount() == 0:
                     problems.append(f"tab {name}: an empty table")

@@ -2,22 +2,19 @@
 from __future__ import annotations
 
 import html
-import re
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import (
-    QAction,
-    QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
-    QKeySequence,
 )
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
+    QComboBox,
     QLabel,
     QMainWindow,
     QProgressBar,
@@ -30,35 +27,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import plot_menu, plot_style
 from app import settings as store
 from app import theme as themes
+from app.about import AboutDialog
 from app.controller import Controller
+from app.menus import build_menus
+from app.export import ExportReportDialog, export_data
+from app.hub_mode import HubMode
+from app.messages import gui_text
 from app.panels.gpus import CustomGpuDialog, GpuPanel, custom_gpu
 from app.panels.model import ModelPanel, open_model_dialog
 from app.panels.precisions import PrecisionPanel
 from app.panels.workload import WorkloadPanel
 from app.state import AppState
+from app.tabs.best import BestTab
 from app.tabs.cost import CostTab
 from app.tabs.fit import FitTab
+from app.tabs.lab import LabTab
 from app.tabs.memory import MemoryTab
+from app.tabs.weights import WeightsTab
 from quantcore.errors import QuantPlannerError, one_line
 from quantcore.planner.advice import recommendation
 from quantcore.planner.hardware import GPU, save_user_gpu
-from quantcore.planner.plan import Plan, make_plan
-from quantcore.planner.plan_json import plan_to_dict
-from quantcore.report.render import REPORT_SUFFIXES, write_report
-from quantcore.sources import hub
+from quantcore.planner.plan import Plan
+from quantcore.report.write import write_report
 from quantcore.sources.bundled import find_bundled
 
 BANNER_STYLE = "QLabel { background: #c62828; color: white; padding: 6px; border-radius: 4px; }"
-
-
-def hub_status_text() -> str:
-    """The offline indicator: whether the Hub will be asked at all, and where."""
-    if hub.is_offline():
-        return ("Hub: offline (HF_HUB_OFFLINE is set). Bundled models, local files and Hub models already in the "
-                "cache still plan.")
-    return f"Hub: {hub.endpoint()} (bundled models load offline)"
 
 
 class MainWindow(QMainWindow):
@@ -68,6 +64,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("QuantPlanner")
         self.setAcceptDrops(True)
         self.state = AppState(store.load_request(self.qsettings))
+        self.hub_mode = HubMode(self.qsettings)  # online unless HF_HUB_OFFLINE or View > Work offline
         self.controller = Controller(self.state)
         self.theme = store.theme(self.qsettings)
 
@@ -82,7 +79,11 @@ class MainWindow(QMainWindow):
         for panel in (self.model_panel, self.workload_panel, self.gpu_panel, self.precision_panel):
             col.addWidget(panel)
         col.addStretch(1)
-        scroll = QScrollArea()
+        for box in inputs.findChildren(QComboBox):  # a long entry (a recent file path) never widens the column
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(8)
+        # the scroll area sizes the column to its width and the height the wrapped labels need at that width
+        scroll = self.inputs_scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inputs)
         scroll.setMinimumWidth(340)
@@ -97,7 +98,9 @@ class MainWindow(QMainWindow):
         self.advice.setWordWrap(True)
         self.advice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.memory_tab, self.fit_tab, self.cost_tab = MemoryTab(), FitTab(), CostTab()
-        self.tab_pages = (self.memory_tab, self.fit_tab, self.cost_tab)
+        self.best_tab = BestTab()
+        self.weights_tab, self.lab_tab = WeightsTab(), LabTab()
+        self.tab_pages = (self.memory_tab, self.fit_tab, self.cost_tab, self.best_tab, self.weights_tab, self.lab_tab)
         self._stale: set[int] = set()  # tabs whose widgets still show an older plan
         self.tabs = QTabWidget()
         for page in self.tab_pages:
@@ -129,55 +132,24 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress_bar)
         self.statusBar().addPermanentWidget(self.cancel_button)
         self.statusBar().addPermanentWidget(self.timing_label)
-        self._menus()
+        build_menus(self)
         self._wire()
+        for page in self.tab_pages:
+            for plot in page.plots:
+                plot_menu.install(plot, type(plot).__name__, on_error=self.show_error)
+        self._style_plots()
         geometry = self.qsettings.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
             self.resize(1280, 800)
-        self.model_panel.show_hub_status(hub_status_text())
+        self.model_panel.show_hub_status(self.hub_mode.text())
+        self.hub_mode.probe()  # online: is the Hub there? if not, fall back to working offline by itself
         self.model_panel.set_recent(store.recent(self.qsettings))
         self.state.use_hub = find_bundled(self.state.request.model) is None
         self.controller.load(self.state.request.model)
 
     # --- wiring -----------------------------------------------------------------------------------------------
-    def _menus(self) -> None:
-        file = self.menuBar().addMenu("&File")
-        self._action(file, "&Open model file...", QKeySequence.StandardKey.Open, self.open_file)
-        self._action(file, "Open model &folder...", "Ctrl+Shift+O", self.open_folder)
-        self._action(file, "&Export plan...", "Ctrl+E", self.export)
-        file.addSeparator()
-        self._action(file, "&Quit", QKeySequence.StandardKey.Quit, self.close)
-        edit = self.menuBar().addMenu("&Edit")
-        self._action(edit, "&Copy cells", QKeySequence.StandardKey.Copy, self.copy_selection)
-        view = self.menuBar().addMenu("&View")
-        units = QActionGroup(self)
-        self.unit_actions: dict[str, QAction] = {}
-        for unit in ("GiB", "GB"):
-            act = QAction(f"Show {unit}" + (" (2^30 bytes)" if unit == "GiB" else " (10^9 bytes)"), self,
-                          checkable=True, checked=self.state.request.unit == unit)
-            act.triggered.connect(lambda _=False, u=unit: self.state.set_unit(u))
-            units.addAction(act)
-            view.addAction(act)
-            self.unit_actions[unit] = act
-        view.addSeparator()
-        themes_group = QActionGroup(self)
-        self.theme_actions: dict[str, QAction] = {}
-        for name in themes.THEMES:
-            act = QAction(f"{name.capitalize()} theme", self, checkable=True, checked=self.theme == name)
-            act.triggered.connect(lambda _=False, n=name: self.set_theme(n))
-            themes_group.addAction(act)
-            view.addAction(act)
-            self.theme_actions[name] = act
-
-    def _action(self, menu, text, shortcut, slot) -> QAction:  # type: ignore[no-untyped-def]
-        act = QAction(text, self)
-        act.setShortcut(QKeySequence(shortcut))
-        act.triggered.connect(slot)
-        menu.addAction(act)
-        return act
-
     def _wire(self) -> None:
         c = self.controller
         c.plan_ready.connect(self.show_plan)
@@ -191,31 +163,36 @@ class MainWindow(QMainWindow):
         self.model_panel.open_folder_requested.connect(self.open_folder)
         self.gpu_panel.add_requested.connect(self.add_gpu)
         self.gpu_panel.edit_requested.connect(self.edit_gpu)
-        self.model_panel.search_requested.connect(c.search)
+        self.model_panel.search_requested.connect(self.search)
         c.search_results.connect(self.model_panel.show_search_results)
-        c.search_failed.connect(lambda msg: self.model_panel.show_hub_status("Hub search: " + msg))
+        c.search_failed.connect(lambda msg: self.model_panel.show_hub_status(
+            "Hub search: " + gui_text(msg, self.hub_mode.reason)))
         c.progress.connect(self.show_progress)
+        self.hub_mode.changed.connect(self.model_panel.show_hub_status)
+        # an error is about the action that failed: the next action clears it
+        for signal in (self.state.changed, self.state.model_changed, self.tabs.currentChanged,
+                       self.model_panel.search_requested):
+            signal.connect(self.clear_error)
+        for lab_page in (self.weights_tab, self.lab_tab):
+            lab_page.error.connect(self.show_error)
+        self.lab_tab.mixture_changed.connect(self.controller.set_mixture)
 
     # --- rendering --------------------------------------------------------------------------------------------
     def show_inventory(self, inv: object) -> None:
         self.model_panel.show_inventory(inv)  # type: ignore[arg-type]
+        for lab_page in (self.weights_tab, self.lab_tab):
+            lab_page.set_model(self.state.request.model, inv)
         store.add_recent(self.qsettings, self.state.request.model, self.state.use_hub)
         self.model_panel.set_recent(store.recent(self.qsettings))
         arch = getattr(inv, "arch", None)
-        self.workload_panel.set_context_limit(arch.max_context if arch and arch.max_context else 1 << 20)
-        self.workload_panel.show_workload()
-        self._pin_inputs_height()
-
-    def _pin_inputs_height(self) -> None:
-        """Word-wrapped labels report no useful minimum height, so a scroll area would squeeze the panels into
-        each other; pin the column to its natural height and let it scroll instead."""
-        self.inputs.setMinimumHeight(0)
-        self.inputs.adjustSize()
-        self.inputs.setMinimumHeight(self.inputs.sizeHint().height())
+        known = bool(arch and arch.max_context)
+        self.workload_panel.set_context_limit(arch.max_context if known else 1 << 20, known)  # type: ignore[union-attr]
+        self._clear_status_error()
 
     def show_plan(self, plan: Plan) -> None:
         """Render a new plan: the visible tab now, the others when they are next shown."""
         self.banner.hide()
+        self._clear_status_error()
         selected = self.controller.selected
         gpus = plan.rows[0].gpu_list if plan.rows else ()
         if selected:
@@ -235,10 +212,24 @@ class MainWindow(QMainWindow):
         self.tab_pages[index].update_plan(plan, self.controller.selected, self.state.request.unit)
 
     def show_error(self, message: str) -> None:
-        message = one_line(message)
+        """The engine's one-line message, worded for the window (what to click, never a command to run); one line,
+        and the banner is a plain-text label (file names and ids are never markup)."""
+        message = one_line(gui_text(message, self.hub_mode.reason))
         self.banner.setText(message)
         self.banner.show()
         self.statusBar().showMessage("Error: " + message, 10000)
+
+    def clear_error(self, *_args: object) -> None:
+        """Hide the banner and the status bar's error line (the user has moved on)."""
+        self.banner.hide()
+        self._clear_status_error()
+
+    def _clear_status_error(self) -> None:
+        if self.statusBar().currentMessage().startswith("Error: "):
+            self.statusBar().clearMessage()
+
+    def search(self, query: str) -> None:
+        self.hub_mode.search(query, self.controller.search)
 
     def show_busy(self, text: str) -> None:
         self.busy_label.setText(one_line(text, 300))
@@ -262,28 +253,67 @@ class MainWindow(QMainWindow):
         if path:
             self.state.set_model(path)
 
-    def export(self, path: str | None = None) -> Path | None:
-        """Write the plan for the chosen GPUs as .json / .csv / .md (atomically)."""
+    def _export_data(self, path: str | None = None) -> tuple[dict, Callable[[str], str]] | None:
+        """The report's plan dict for the chosen GPUs and ticked precisions (None before a plan exists)."""
         if self.controller.plan is None or self.controller.inventory is None:
             return None
-        if not path:
-            name = re.sub(r"[^A-Za-z0-9._-]+", "_", self.controller.inventory.id) + ".json"
-            path, _ = QFileDialog.getSaveFileName(self, "Export plan", name, "JSON (*.json);;CSV (*.csv);;Markdown (*.md)")
-            if not path:
-                return None
-        target = Path(path)
-        if target.suffix.lower() not in REPORT_SUFFIXES:
-            self.show_error(f"{target.name}: export as one of {', '.join(REPORT_SUFFIXES)}")
-            return None
+        request = self.state.request
+        gpus = tuple(self.controller.gpus[i] for i in self.controller.selected)
+        data, command_for = export_data(self.controller.inventory, request.workload, gpus, request.unit,
+                                        request.hidden_precisions, self.controller.gpus, path)
+        lab = self.lab_results()
+        if lab:
+            data["lab"] = lab
+        return data, command_for
+
+    def lab_results(self) -> dict:
+        """What the Lab and Weights tabs measured this session, as a report's "lab" object."""
+        from quantcore.lab.results import error_entry, histogram_entry
+
+        lab = self.lab_tab.lab_dict()
+        errors, hist = self.weights_tab.last_errors, self.weights_tab.last_histogram
+        if errors:
+            lab["errors"] = [error_entry(errors[0], e.precision, e.metrics.as_dict()) for e in errors[1]]
+        if hist:
+            h = hist["selection"].histogram
+            name = h.tensors[0] if len(h.tensors) == 1 else f"{len(h.tensors)} tensors"
+            lab["histograms"] = [histogram_entry(name, (self.weights_tab.precision.chosen() or [None])[0], h.edges,
+                                                 h.counts, hist["levels"])]
+        return lab
+
+    def export_report(self) -> ExportReportDialog | None:
+        """File > Export report: the dialog (format, paper, file, preview); writes in a worker."""
         try:
-            gpus = tuple(self.controller.gpus[i] for i in self.controller.selected)
-            plan = make_plan(self.controller.inventory, self.state.request.workload, None, gpus)
-            write_report(target, plan_to_dict(plan), self.state.request.unit)
+            made = self._export_data()
         except QuantPlannerError as exc:
             self.show_error(str(exc))
             return None
-        self.statusBar().showMessage(f"Exported {target}", 5000)
-        return target
+        if made is None:
+            return None
+        data, command_for = made
+        dialog = ExportReportDialog(data, self, str(self.qsettings.value("export_folder", "") or ""),
+                                    command_for=command_for)
+        dialog.accepted.connect(lambda: self._exported(dialog.written))
+        dialog.open()
+        return dialog
+
+    def _exported(self, written: list[Path]) -> None:
+        if written:
+            self.qsettings.setValue("export_folder", str(written[0].parent))
+            self.statusBar().showMessage(f"Exported {written[0]}", 5000)
+
+    def export(self, path: str) -> Path | None:
+        """Write the report at path directly (format by extension), without the dialog."""
+        try:
+            made = self._export_data(path)
+            if made is None:
+                return None
+            written = write_report(Path(path), made[0], self.state.request.unit)
+        except QuantPlannerError as exc:
+            self.show_error(str(exc))
+            return None
+        self._exported(written)
+        return written[0]
 
     def copy_selection(self) -> None:
         """Copy the selected cells of the visible table as tab-separated text."""
@@ -333,8 +363,22 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if isinstance(app, QApplication):
             themes.apply(app, name)
-            for plot in (plot for page in self.tab_pages for plot in page.plots):
-                plot.setBackground("#1e1f22" if themes.resolve(name) == "dark" else "w")
+        self._style_plots()
+
+    def _style_plots(self) -> None:
+        mode = themes.resolve(self.theme)
+        for plot in (plot for page in self.tab_pages for plot in page.plots):
+            plot_style.style_plot(plot, mode)
+
+    def about(self) -> AboutDialog:
+        dialog = AboutDialog(self.qsettings, self)
+        dialog.open()
+        return dialog
+
+    def ask_token(self) -> None:
+        from app.token_dialog import ask_and_save_token
+
+        self.statusBar().showMessage(ask_and_save_token(self), 8000)
 
     # --- drag and drop, closing -------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -354,7 +398,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.controller.cancel_load()
+        for lab_page in (self.weights_tab, self.lab_tab):
+            lab_page.cancel_jobs()
         self.save_settings()
+        self.hub_mode.restore()
         super().closeEvent(event)
 
 

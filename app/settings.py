@@ -21,6 +21,7 @@ def settings() -> QSettings:
 def save_request(s: QSettings, request: Request) -> None:
     s.setValue("model", request.model)
     s.setValue("workload", json.dumps(asdict(request.workload)))
+    s.setValue("engine_auto", True)  # saved by a version whose default engine is "auto"
     s.setValue("gpus", json.dumps(list(request.gpus)))
     s.setValue("unit", request.unit)
     s.setValue("hidden_precisions", json.dumps(list(request.hidden_precisions)))
@@ -35,6 +36,8 @@ def load_request(s: QSettings) -> Request:
         raw = json.loads(str(s.value("workload", "{}")))
         known = {f.name for f in fields(Workload)}
         data = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
+        if data.get("engine") == "hf" and str(s.value("engine_auto", "false")).lower() != "true":
+            data["engine"] = "auto"  # "hf" was the only default before engine auto; the new default replaces it
         workload = Workload(**data)
     except (ValueError, TypeError, AttributeError, RecursionError, QuantPlannerError):  # a damaged settings file
         pass

@@ -42,6 +42,10 @@ def _dark_palette() -> QPalette:
     disabled = QColor(120, 122, 128)
     for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
         p.setColor(QPalette.ColorGroup.Disabled, role, disabled)
+    # disabled boxes keep the dark backgrounds (Qt's defaults for them are light: grey text on white)
+    for role, colour in ((QPalette.ColorRole.Window, window), (QPalette.ColorRole.Base, window),
+                         (QPalette.ColorRole.Button, window), (QPalette.ColorRole.AlternateBase, window)):
+        p.setColor(QPalette.ColorGroup.Disabled, role, colour)
     return p
 
 

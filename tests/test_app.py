@@ -15,7 +15,7 @@ from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.tabs.cost import CostModel  # noqa: E402
 from app.tabs.fit import FitHeatmapModel, LimitsModel  # noqa: E402
-from app.tabs.memory import COMPONENTS, MemoryTableModel  # noqa: E402
+from app.tabs.memory import COMPONENTS, FIRST_COMPONENT, MemoryTableModel  # noqa: E402
 from quantcore.planner import memory  # noqa: E402
 from quantcore.planner.hardware import find_gpu, load_gpus  # noqa: E402
 
@@ -39,7 +39,7 @@ def _row(model: MemoryTableModel, pid: str) -> int:
 
 
 def _cell(model: MemoryTableModel, pid: str, component: str) -> int:
-    return model.index(_row(model, pid), 2 + COMPONENTS.index(component)).data(Qt.ItemDataRole.UserRole)
+    return model.index(_row(model, pid), FIRST_COMPONENT + COMPONENTS.index(component)).data(Qt.ItemDataRole.UserRole)
 
 
 def _change(qtbot, window: MainWindow, action) -> None:  # type: ignore[no-untyped-def]
@@ -74,6 +74,10 @@ def test_batch_and_context_change_table_and_plots_to_engine_numbers(qtbot, windo
     x, y = window.memory_tab.curves.curves["bf16"].getData()
     at_limit = memory.memory_breakdown(inv, "bf16", replace(w, context=int(x[-1])), None).total
     assert y[-1] == pytest.approx(at_limit / 2**30)
+    # fp8 is planned with vLLM (engine auto), which keeps a share of the chosen card: the curve counts it too
+    x, y = window.memory_tab.curves.curves["fp8"].getData()
+    vllm = memory.memory_breakdown(inv, "fp8", replace(w, context=int(x[-1]), engine="vllm"), gpu.memory_bytes)
+    assert y[-1] == pytest.approx(vllm.total / 2**30)
 
 
 def test_kv_dtype_and_mode(qtbot, window: MainWindow) -> None:
@@ -99,7 +103,12 @@ def test_gpu_selection_adds_columns_badges_and_lines(qtbot, window: MainWindow) 
     plan = window.controller.plan
     t4 = window.controller.selected[1]
     fp32 = _row(model, "fp32")
-    assert model.index(fp32, model.columnCount() - 1).data(Qt.ItemDataRole.UserRole) == plan.rows[fp32].counts[t4] > 1
+    cell = model.index(fp32, model.columnCount() - 1)
+    option = plan.rows[fp32].gpus[t4]  # Llama-3.1-8B in fp32 (32 GB) on a 16 GB T4: some layers stay in host RAM
+    assert cell.data(Qt.ItemDataRole.UserRole) == plan.rows[fp32].counts[t4] == option.count == 1
+    assert cell.data() == option.badge == f"partial offload {option.placement.gpu_layers}/32 layers"
+    tip = cell.data(Qt.ItemDataRole.ToolTipRole)
+    assert "system RAM" in tip and "estimate" in tip
     visible = [ln for ln in window.memory_tab.bars.lines if ln.isVisible()]
     assert [round(ln.value() * 2**30) for ln in visible] == [
         find_gpu("rtx-4090").usable_bytes, find_gpu("t4").usable_bytes]
@@ -158,7 +167,7 @@ def test_settings_and_theme_persist_across_restart(qtbot, qsettings: QSettings, 
     assert again.state.request.workload.batch == 4 and again.workload_panel.batch.value() == 4
     assert again.state.request.unit == "GB" and again.theme == "dark"
     assert again.theme_actions["dark"].isChecked()
-    assert " GB" in again.memory_tab.model.index(0, 2).data()
+    assert " GB" in again.memory_tab.model.index(0, FIRST_COMPONENT).data()
 
 
 def test_custom_gpu_is_saved_and_selected(qtbot, window: MainWindow, tmp_path: Path) -> None:
@@ -193,7 +202,9 @@ def test_self_test_command(tmp_path: Path) -> None:
                          cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr
     assert "self-test passed" in out.stdout
-    assert sorted(p.name for p in tmp_path.glob("shot-*.png")) == ["shot-cost.png", "shot-fit.png", "shot-memory.png"]
+    assert sorted(p.name for p in tmp_path.glob("shot-*.png")) == ["shot-best.png", "shot-cost.png", "shot-fit.png",
+                                                                    "shot-lab.png", "shot-memory.png",
+                                                                    "shot-weights.png"]
     final = tmp_path / "shot.png"  # PATH itself: the window as the self-test left it (the last tab)
     data = final.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -248,6 +259,30 @@ def test_typing_a_parameter_count_plans_a_guess(qtbot, window: MainWindow) -> No
 def test_memory_tooltips_show_the_engine_formula(window: MainWindow) -> None:
     model = window.memory_tab.model
     row = _row(model, "bf16")
-    tip = model.index(row, 2 + COMPONENTS.index("kv_cache")).data(Qt.ItemDataRole.ToolTipRole)
+    tip = model.index(row, FIRST_COMPONENT + COMPONENTS.index("kv_cache")).data(Qt.ItemDataRole.ToolTipRole)
     kv = _cell(model, "bf16", "kv_cache")
     assert "8 KV heads" in tip and f"{kv:,} B" in tip
+
+
+def test_memory_table_shows_each_rows_engine(window: MainWindow) -> None:
+    model, plan = window.memory_tab.model, window.controller.plan
+    assert model.headerData(2, Qt.Orientation.Horizontal) == "engine"
+    for pid, name in (("q4_k_m", "llama.cpp"), ("bf16", "transformers"), ("awq-4bit-g128", "vLLM")):
+        i = _row(model, pid)
+        assert model.index(i, 2).data() == name and model.index(i, 2).data(Qt.ItemDataRole.UserRole) == plan.rows[i].engine
+    assert "engine auto" in model.index(_row(model, "q4_k_m"), 2).data(Qt.ItemDataRole.ToolTipRole)
+
+
+def test_settings_from_before_engine_auto_get_the_new_default(qsettings: QSettings) -> None:
+    import json
+    from dataclasses import asdict
+
+    from app.settings import load_request, save_request
+    from app.state import Request
+    from quantcore.planner.workload import Workload
+
+    old = asdict(Workload(engine="hf"))
+    qsettings.setValue("workload", json.dumps(old))  # what the previous version saved: "hf" was its default
+    assert load_request(qsettings).workload.engine == "auto"
+    save_request(qsettings, Request(workload=Workload(engine="hf")))  # chosen in this version: kept
+    assert load_request(qsettings).workload.engine == "hf"

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("PySide6")
 from PySide6.QtCore import QSettings  # noqa: E402
 
-from app.main_window import MainWindow, hub_status_text  # noqa: E402
+from app.main_window import MainWindow  # noqa: E402
 from quantcore.model.arch import inventory_from_config  # noqa: E402
 
 if TYPE_CHECKING:
@@ -83,12 +83,69 @@ def test_gated_repo_shows_error_and_keeps_plan(qtbot, window: MainWindow) -> Non
     assert window.state.request.model == "meta-llama/Llama-3.1-8B"
 
 
-def test_offline_indicator(monkeypatch: pytest.MonkeyPatch, hub: StandInHub) -> None:
+def test_starts_online_and_says_so(qtbot, window: MainWindow, hub: StandInHub) -> None:
+    qtbot.waitUntil(lambda: window.hub_mode.state == "online", timeout=10000)  # the start-up probe answered
+    text = window.model_panel.hub_status.toolTip()
+    assert text.startswith("Hub: online") and hub.url.removeprefix("http://") in text
+    assert window.offline_action.isEnabled() and not window.offline_action.isChecked()
+
+
+def test_work_offline_is_one_setting_away_and_persists(qtbot, window: MainWindow, hub: StandInHub,
+                                                       tmp_path: Path) -> None:
     from huggingface_hub import constants
 
-    assert hub.url in hub_status_text()
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    assert "offline" in hub_status_text().lower()
+    qtbot.waitUntil(lambda: window.hub_mode.state == "online", timeout=10000)
+    window.offline_action.setChecked(True)
+    assert constants.HF_HUB_OFFLINE is True
+    assert "View > Work offline" in window.model_panel.hub_status.toolTip()
+    hub.reset()
+    window.model_panel.search_requested.emit("guitest")  # offline: nothing is asked, the indicator says why
+    qtbot.wait(200)
+    assert hub.request_count == 0 and "Searching needs the Hub" in window.model_panel.hub_status.toolTip()
+    window.close()
+    assert constants.HF_HUB_OFFLINE is False  # the window gives huggingface_hub its switch back
+    again = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(again)
+    assert again.offline_action.isChecked() and again.hub_mode.reason == "setting"
+    assert constants.HF_HUB_OFFLINE is True
+    again.offline_action.setChecked(False)
+    qtbot.waitUntil(lambda: again.hub_mode.state == "online", timeout=10000)
+    assert constants.HF_HUB_OFFLINE is False
+
+
+def test_unreachable_hub_falls_back_by_itself(qtbot, monkeypatch: pytest.MonkeyPatch, hub: StandInHub,
+                                             tmp_path: Path) -> None:
+    import socket
+
+    from huggingface_hub import constants
+
+    with socket.socket() as s:  # a port nobody listens on: the Hub "cannot be reached"
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setattr(constants, "ENDPOINT", dead)
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.hub_mode.reason == "auto", timeout=10000)
+    assert constants.HF_HUB_OFFLINE is True  # loads go to the cache and bundled configs at once
+    assert w.model_panel.hub_status.toolTip().startswith("Hub: cannot reach 127.0.0.1")
+    qtbot.waitUntil(lambda: w.controller.plan is not None, timeout=20000)  # the bundled default still plans
+    assert not w.offline_action.isChecked()  # the setting is untouched: next start tries the Hub again
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)  # the network is back: a search asks again, and works
+    with qtbot.waitSignal(w.controller.search_results, timeout=10000):
+        w.model_panel.search_requested.emit("guitest")
+    assert w.hub_mode.state == "online" and constants.HF_HUB_OFFLINE is False
+
+
+def test_hf_hub_offline_is_honoured(qtbot, monkeypatch: pytest.MonkeyPatch, hub: StandInHub, tmp_path: Path) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # what HF_HUB_OFFLINE=1 sets at import
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.controller.plan is not None, timeout=20000)
+    assert w.hub_mode.reason == "env" and "HF_HUB_OFFLINE is set" in w.model_panel.hub_status.toolTip()
+    assert w.offline_action.isChecked() and not w.offline_action.isEnabled()
+    assert hub.request_count == 0
 
 
 def test_cancel_a_slow_fetch_keeps_the_old_model(qtbot, window: MainWindow, hub: StandInHub) -> None:

@@ -378,9 +378,14 @@ def test_gguf_repo_header_by_range_reads(hub: StandInHub, repos: dict, monkeypat
     assert sorted(f.name for f in files) == ["tiny-Q4_K_M.gguf", "tiny-Q8_0.gguf"]
     hub.reset()
     inv = load_model("acme/tiny-gguf/tiny-Q8_0.gguf")
-    local = read_gguf(repos["acme/tiny-gguf"]["tiny-Q8_0.gguf"])  # the gguf package reading the whole file
-    assert inv.tensors == local.tensors and inv.arch == local.arch and inv.quantization == "q8_0"
     from gguf import GGUFReader
+
+    from quantcore.sources.gguf_header import gguf_inventory, gguf_parts
+
+    path = repos["acme/tiny-gguf"]["tiny-Q8_0.gguf"]
+    local = gguf_inventory(*gguf_parts(GGUFReader(str(path))), str(path), path.stem)  # the gguf package's reader
+    assert inv.tensors == local.tensors and inv.arch == local.arch and inv.quantization == "q8_0"
+    assert read_gguf(path).tensors == local.tensors
 
     data_start = GGUFReader(str(repos["acme/tiny-gguf"]["tiny-Q8_0.gguf"])).data_offset
     ranges = [r.range for r in hub.requests if r.range]

@@ -7,9 +7,10 @@ from PySide6.QtCore import QStringListModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QCompleter, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
-from app.panels.common import filter_list
+from app.panels.common import breakable, filter_list, plain_tip
 from app.state import AppState
-from quantcore.errors import one_line
+from quantcore.errors import QuantPlannerError, one_line
+from quantcore.model.count_model import parse_count
 from quantcore.model.inventory import Inventory
 from quantcore.sources.bundled import bundled_models
 from quantcore.sources.hub import HubModel
@@ -44,6 +45,7 @@ class ModelPanel(QGroupBox):
         self.search_timer.setInterval(350)  # debounce: search once typing pauses
         self.recent = QComboBox()
         self.recent.setPlaceholderText("Recent models")
+        self.recent.view().setTextElideMode(Qt.TextElideMode.ElideMiddle)  # long paths: start and end shown
         self.filter = QLineEdit(placeholderText="Filter bundled models, or type a count like 70B and press Enter")
         self.filter.setClearButtonEnabled(True)
         self.list = QListWidget()
@@ -106,8 +108,8 @@ class ModelPanel(QGroupBox):
             text = f"{m.id}  ({size}{m.downloads:,} downloads{', gated' if m.gated else ''})"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, m.id)
-            item.setToolTip(_text(f"{m.library or 'unknown library'}; {m.pipeline_tag or ''}; {m.likes:,} likes"
-                                  + ("; gated: accept the license on the Hub and log in" if m.gated else "")))
+            item.setToolTip(plain_tip(f"{m.library or 'unknown library'}; {m.pipeline_tag or ''}; {m.likes:,} likes"
+                                      + ("; gated: accept the license on the Hub and log in" if m.gated else "")))
             self.hub_results.addItem(item)
             lines.append(text)
         self.completions.setStringList(lines)
@@ -116,14 +118,15 @@ class ModelPanel(QGroupBox):
             self.hub_status.setText(f"{len(found)} models found on the Hub")
 
     def show_hub_status(self, text: str) -> None:
-        self.hub_status.setText(one_line(text))
-        self.hub_status.setToolTip(_text(text))
+        self.hub_status.setText(breakable(one_line(text)))  # a plain-text label (see __init__)
+        self.hub_status.setToolTip(plain_tip(text))
 
     def set_recent(self, recent: list[tuple[str, bool]]) -> None:
         self.recent.blockSignals(True)
         self.recent.clear()
         for spec, use_hub in recent:
             self.recent.addItem(spec, use_hub)
+            self.recent.setItemData(self.recent.count() - 1, plain_tip(spec), Qt.ItemDataRole.ToolTipRole)
         self.recent.setCurrentIndex(-1)
         self.recent.blockSignals(False)
 
@@ -135,12 +138,26 @@ class ModelPanel(QGroupBox):
         filter_list(self.list, text)
 
     def _enter(self) -> None:
+        """Enter in the filter: a count like 70B plans a guess; otherwise the first bundled model shown opens;
+        a repo id that matches none goes to the Hub."""
         text = self.filter.text().strip()
-        visible = [self.list.item(i) for i in range(self.list.count()) if not self.list.item(i).isHidden()]
-        if len(visible) == 1:
-            self.state.set_model(visible[0].text(), use_hub=False)
-        else:
+        if not text:
+            return
+        try:
+            is_count = parse_count(text) is not None
+        except QuantPlannerError:  # an absurd count ('1e400'): loading it says why, in the banner
+            is_count = True
+        if is_count:
             self.state.set_model(text)
+            return
+        visible = [self.list.item(i) for i in range(self.list.count()) if not self.list.item(i).isHidden()]
+        if visible:
+            self.state.set_model(visible[0].text(), use_hub=False)
+        elif "/" in text and " " not in text:
+            self.state.set_model(text)
+        else:
+            self.hub_status.setText(breakable(f"No bundled model matches '{one_line(text, 200)}': search the Hub above, or type "
+                                              "a count like 70B"))
 
     def show_inventory(self, inv: Inventory) -> None:
         self.list.blockSignals(True)
@@ -152,7 +169,7 @@ class ModelPanel(QGroupBox):
         a = inv.arch
         source = {"safetensors": "exact, from safetensors headers", "gguf": "exact, from the GGUF header",
                   "config": "analytic, from config.json", "count": "a guess from a bare parameter count"}[inv.source]
-        rows = [("model", inv.id), ("source", source), ("parameters", f"{inv.parameters:,}")]
+        rows = [("model", breakable(one_line(inv.id))), ("source", source), ("parameters", f"{inv.parameters:,}")]
         if inv.active_parameters != inv.parameters:
             rows.append(("active / token", f"{inv.active_parameters:,}"))
         if a is not None:
@@ -169,7 +186,7 @@ class ModelPanel(QGroupBox):
             rows.append(("stored as", inv.quantization))
         # ids, names and notes come from model files and the Hub: escaped, so that they show as text, never markup
         cells = "".join(f"<tr><td style='padding-right:8px'><b>{k}</b></td><td>{_text(v)}</td></tr>" for k, v in rows)
-        notes = "".join(f"<br><i>{_text(n)}</i>" for n in inv.notes)
+        notes = "".join(f"<br><i>{_text(breakable(one_line(n)))}</i>" for n in inv.notes)
         self.facts.setText(f"<table>{cells}</table>{notes}")
 
 

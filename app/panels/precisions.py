@@ -6,6 +6,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QListWidget, QListWidgetIt
 
 from app.state import AppState
 from quantcore.formats.catalog import PRECISIONS
+from quantcore.formats.describe import explain_precision
 
 COMMON = ("bf16", "fp8", "int8", "nf4", "gptq-4bit-g128", "awq-4bit-g128", "q8_0", "q6_k", "q5_k_m", "q4_k_m",
           "q3_k_m")
@@ -23,7 +24,7 @@ class PrecisionPanel(QGroupBox):
         for p in PRECISIONS:
             item = QListWidgetItem(f"{p.id}  ({p.label})")
             item.setData(Qt.ItemDataRole.UserRole, p.id)
-            item.setToolTip(f"{p.storage_bits:.4g} storage bits per quantized weight; keeps {p.keeps}")
+            item.setToolTip("\n".join(explain_precision(p.id)))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Unchecked if p.id in hidden else Qt.CheckState.Checked)
             self.list.addItem(item)

@@ -1,15 +1,18 @@
 """What the result tabs share: the base table model over a Plan, fit colours, GPU names, table views, plot items."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
+from app.panels.common import plain_tip
+from quantcore.planner.estimate import ENGINE_NAMES
+from quantcore.planner.options import GpuOption
 from quantcore.planner.plan import Plan
-from quantcore.units import format_bytes
+from quantcore.units import format_in, unit_for
 
 Index = QModelIndex | QPersistentModelIndex
 GPU_COLOURS = ("#d62728", "#9467bd", "#17becf", "#bcbd22", "#8c564b", "#e377c2")
@@ -35,6 +38,42 @@ def count_colour(count: int | None) -> QColor:
     return FIT if count == 1 else NOFIT if count is None or count > 8 else TIGHT
 
 
+def placement_colour(option: GpuOption) -> QColor:
+    """Green on one GPU, amber on a few GPUs or with layers in host RAM, red when too large (or > 8 GPUs)."""
+    if option.placement.kind == "offload":
+        return TIGHT
+    return count_colour(option.count)
+
+
+def placement_tip(option: GpuOption, size: Callable[[int], str]) -> str:
+    """The placement badge explained: where the model sits, the fullest GPU's share, host RAM, the alternative."""
+    place, gpu = option.placement, option.gpu
+    engine = ENGINE_NAMES.get(option.engine, option.engine)
+    lines = [f"{option.badge} on {gpu.name} ({engine})."]
+    if place.per_gpu is not None:
+        each = "it holds" if place.gpus == 1 else "the fullest GPU holds"
+        lines.append(f"{each[0].upper() + each[1:]} {size(place.per_gpu.total)} of {size(gpu.usable_bytes)} usable.")
+    if place.kind == "offload":
+        lines.append(f"{place.gpu_layers} of {place.total_layers} layers on the GPU (llama.cpp -ngl "
+                     f"{place.gpu_layers}); {size(place.host_bytes)} of weights and KV cache stay in system RAM.")
+        alt = option.multi_gpu
+        if alt.gpus is not None:
+            lines.append(f"Without offloading: {alt.badge}.")
+    elif place.kind == "tensor_parallel":
+        heads = option.inventory.arch.num_heads
+        lines.append(f"Tensor parallel over {place.gpus} GPUs (a degree that divides the {heads} attention heads; "
+                     f"vLLM --tensor-parallel-size {place.gpus}).")
+    elif place.kind == "pipeline":
+        lines.append(f"Layers split over {place.gpus} GPUs (llama.cpp --split-mode layer, vLLM "
+                     f"--pipeline-parallel-size {place.gpus}, accelerate device_map).")
+    elif place.kind == "too_large":
+        lines.append("Does not fit on up to 64 of these GPUs, or in host RAM, with this workload.")
+    if option.decode_tokens_per_s is not None:
+        lines.append(f"Decode about {option.decode_tokens_per_s:,.1f} tokens/s, prefill about "
+                     f"{option.prefill_tokens_per_s:,.0f} tokens/s ({option.speed_basis}).")
+    return plain_tip("\n".join(lines), keep_lines=True)  # GPU names from the user's GPUs file: never markup
+
+
 class PlanModel(QAbstractTableModel):
     headers: list[str] = []
 
@@ -47,6 +86,9 @@ class PlanModel(QAbstractTableModel):
     def set_plan(self, plan: Plan | None, selected: tuple[int, ...] = (), unit: str = "GiB") -> None:
         self.beginResetModel()
         self.plan, self.selected, self.unit = plan, tuple(selected), unit
+        # one unit for the table, from its largest figure: MiB for a small model, GiB (or GB) otherwise
+        biggest = max((r.memory.total for r in plan.rows), default=0) if plan is not None else 0
+        self.table_unit = unit_for(biggest, unit)[0] if biggest else unit
         self._rebuild()
         self.endResetModel()
 
@@ -65,7 +107,8 @@ class PlanModel(QAbstractTableModel):
         return None
 
     def size(self, n: int | None) -> str:
-        return "-" if not n else format_bytes(n, self.unit)
+        """Bytes in the table's unit (the chosen one, or MiB/MB for a small model), never '0.00 GiB'."""
+        return "-" if not n else format_in(n, getattr(self, "table_unit", self.unit))
 
 
 
@@ -78,24 +121,35 @@ def make_table(model: QAbstractTableModel) -> QTableView:
     view.verticalHeader().setDefaultSectionSize(22)
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     view.horizontalHeader().setStretchLastSection(False)
-    view.horizontalHeader().setResizeContentsPrecision(0)  # size columns from the rows on screen only
+    view.horizontalHeader().setResizeContentsPrecision(-1)  # every row: a cell scrolled to later is never elided
     return view
 
 
+def needed_width(view: QTableView, column: int) -> int:
+    """The width at which no cell of the column (nor its header) is elided."""
+    return max(view.sizeHintForColumn(column), view.horizontalHeader().sectionSizeHint(column))
+
+
 class ColumnFitter:
-    """Sizes a view's columns to their contents when its headers change (not on every redraw: that reads every
-    cell), remembered per view and model inventory."""
+    """Keeps every cell readable: a new model (or new columns) sizes the columns to their contents, and any other
+    redraw widens the columns whose text grew (a larger batch, GB instead of GiB), never narrowing one the user
+    widened."""
 
     def __init__(self) -> None:
-        self._headers: dict[tuple[int, int], list[str]] = {}
+        self._seen: dict[int, tuple[int, list[str]]] = {}
 
     def fit(self, view: QTableView, plan: Plan) -> None:
         model = view.model()
         headers = [str(model.headerData(i, Qt.Orientation.Horizontal)) for i in range(model.columnCount())]
-        key = (id(view), id(plan.inventory))
-        if headers != self._headers.get(key):
+        key = (id(plan.inventory), headers)
+        if self._seen.get(id(view)) != key:
             view.resizeColumnsToContents()
-        self._headers[key] = headers
+        else:
+            for col in range(model.columnCount()):
+                need = needed_width(view, col)
+                if view.columnWidth(col) < need:
+                    view.setColumnWidth(col, need)
+        self._seen[id(view)] = key
 
 
 def gpu_line(plot: pg.PlotWidget, index: int, angle: int, position: float) -> pg.InfiniteLine:
@@ -108,7 +162,7 @@ def gpu_line(plot: pg.PlotWidget, index: int, angle: int, position: float) -> pg
 
 
 def legend(plot: pg.PlotWidget) -> pg.LegendItem:
-    """A legend on a nearly opaque panel of the plot's background, so lines behind it do not garble its text."""
-    colour = pg.mkColor(pg.getConfigOption("background"))
-    colour.setAlpha(215)
-    return plot.addLegend(brush=pg.mkBrush(colour), pen=pg.mkPen(None))
+    """A legend in a band above the plot area (app.plot_legend): it never covers bars or curves."""
+    from app.plot_legend import BandLegend
+
+    return BandLegend(plot)

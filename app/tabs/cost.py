@@ -8,16 +8,17 @@ import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QSplitter
 
-from app.tabs.common import (GPU_COLOURS, ColumnFitter, Index, PlanModel, count_colour, count_text, legend,
-                             make_table, short_gpu_name)
+from app.plot_labels import fit_ticks
+from app.tabs.common import (GPU_COLOURS, ColumnFitter, Index, PlanModel, count_text, legend,
+                             make_table, placement_colour, placement_tip, short_gpu_name)
 from quantcore.planner.plan import Plan
 
 
 class CostModel(PlanModel):
     """One row per (chosen GPU, precision): GPUs, purchase and hourly cost, speed, cost per million tokens."""
 
-    headers = ["GPU", "precision", "GPUs", "purchase", "per hour", "break-even (days)", "decode tok/s",
-               "prefill tok/s", "$ / M tokens"]
+    headers = ["GPU", "precision", "GPUs", "purchase", "per hour", "break-even (days)", "decode tok/s (est.)",
+               "prefill tok/s (est.)", "$ / M tokens (est.)"]
 
     def _rebuild(self) -> None:
         self.items = [(gi, r) for gi in self.selected for r in self.plan.rows] if self.plan else []
@@ -51,13 +52,16 @@ class CostModel(PlanModel):
                 return f"{v:,.1f}" if col != 5 else f"{v:,.0f}"
             return v
         if role == Qt.ItemDataRole.ToolTipRole:
-            return {5: "Days of round-the-clock rent that cost as much as buying the GPUs (power not included).",
-                    6: "Roofline: a decode step reads the active weights and the batch's KV cache once; bandwidth "
-                       "x efficiency bounds it (or compute, at large batch).",
-                    7: "Roofline: 2 x active parameters FLOPs per prompt token at the GPU's dense rate x efficiency.",
-                    8: "Hourly rent of the GPUs needed / generated tokens per hour at the decode rate."}.get(col)
+            basis = f"\n\n{opt.speed_basis}" if opt.speed_basis else ""
+            return {2: placement_tip(opt, self.size),
+                    5: "Days of round-the-clock rent that cost as much as buying the GPUs (power not included).",
+                    6: "Estimate: a decode step reads the active weights and the batch's KV cache once; bandwidth "
+                       "x efficiency bounds it (or compute, at large batch)." + basis,
+                    7: "Estimate: the prompt's FLOPs at the matmul rate the engine's kernels use x efficiency." + basis,
+                    8: "Estimate: hourly rent of the GPUs used / generated tokens per hour at the decode rate."
+                       + basis}.get(col)
         if role == Qt.ItemDataRole.BackgroundRole and col == 2:
-            return count_colour(opt.count)
+            return placement_colour(opt)
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 2:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -71,10 +75,12 @@ class CostBars(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.getPlotItem().invertY(True)
         self.getAxis("left").setWidth(104)
-        self.setLabel("bottom", "$ per million generated tokens (decode, roofline)")
-        self.legend = legend(self)
-        self.legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-10, -10))
+        self.setLabel("bottom", "$ per million generated tokens (decode, estimate)")
+        self.getAxis("bottom").enableAutoSIPrefix(False)
+        self.legend = legend(self)  # a band above the bars
         self.bars: list[pg.BarGraphItem] = []
+        self.ticks: list[tuple[float, str]] = []
+        self.getPlotItem().vb.sigResized.connect(lambda: fit_ticks(self, self.ticks))
 
     def update_plan(self, plan: Plan, selected: tuple[int, ...]) -> None:
         rows = plan.rows
@@ -97,9 +103,10 @@ class CostBars(pg.PlotWidget):
             item.setOpts(x0=np.zeros(len(rows)), y=y, width=costs, height=height * 0.9)
             self.legend.addItem(item, short_gpu_name(rows[0].gpu_list[gi].name) if rows else "")
             top = max(top, float(costs.max(initial=0.0)))
-        self.getAxis("left").setTicks([[(float(i), r.precision.id) for i, r in enumerate(rows)]])
         self.setYRange(-0.6, max(len(rows) - 0.4, 0.5), padding=0)
         self.setXRange(0, top * 1.08 or 1.0, padding=0)
+        self.ticks = [(float(i), r.precision.id) for i, r in enumerate(rows)]
+        fit_ticks(self, self.ticks)
 
 
 class CostTab(QSplitter):
@@ -115,7 +122,7 @@ class CostTab(QSplitter):
         self.plots = (self.bars,)
         self.addWidget(self.view)
         self.addWidget(self.bars)
-        self.setSizes([420, 330])
+        self.setSizes([330, 420])  # the bars need a text line per precision
         self._fitter = ColumnFitter()
 
     def update_plan(self, plan: Plan, selected: tuple[int, ...], unit: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from app.tabs.common import ColumnFitter, Index, PlanModel, count_colour, count_text, make_table
+from app.tabs.common import ColumnFitter, Index, PlanModel, count_text, make_table, placement_colour, placement_tip
 from quantcore.planner.plan import Plan
 from quantcore.units import format_bytes
 
@@ -35,18 +35,18 @@ class FitHeatmapModel(PlanModel):
         if not index.isValid() or self.plan is None:
             return None
         row = self.plan.rows[index.column()]
-        count = row.counts[index.row()]
+        option = row.gpus[index.row()]
+        count = option.count
         if role == Qt.ItemDataRole.DisplayRole:
-            return count_text(count)
+            return count_text(count) + (" + RAM" if option.placement.kind == "offload" else "")
         if role == Qt.ItemDataRole.UserRole:
             return count
         if role == Qt.ItemDataRole.BackgroundRole:
-            return count_colour(count)
+            return placement_colour(option)
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return int(Qt.AlignmentFlag.AlignCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
-            gpu = row.gpu_list[index.row()]
-            return f"{row.precision.id} on {gpu.name}: {count_text(count)} GPU(s) needed"
+            return f"{row.precision.id}: " + placement_tip(option, self.size)
         return None
 
 
@@ -76,7 +76,7 @@ class LimitsModel(PlanModel):
                 return self.size(values[4])
             return values[0]
         if role == Qt.ItemDataRole.BackgroundRole and col == 1:
-            return count_colour(opt.count)
+            return placement_colour(opt)
         if role == Qt.ItemDataRole.ToolTipRole and col in (2, 3):
             return ("Largest context per sequence (at this batch) / largest batch (at this context) whose memory "
                     "fits on the GPUs needed, capped at the model's own context limit.")
@@ -115,7 +115,10 @@ class FitTab(QWidget):
         self.heatmap_model.set_plan(plan, selected, unit)
         self.limits_model.set_plan(plan, selected, unit)
         self._fitter.fit(self.limits_view, plan)
-        # heatmap: 29 x 23 short numbers; size columns from the headers alone (reading every cell is slow)
-        metrics = self.heatmap_view.horizontalHeader().fontMetrics()
-        widest = max((metrics.horizontalAdvance(h) for h in self.heatmap_model.headers), default=40)
-        self.heatmap_view.horizontalHeader().setDefaultSectionSize(widest + 14)
+        # heatmap: 29 x 23 short numbers; each column as wide as its header asks (margins included), so no
+        # precision id is elided and short ones leave room for more columns (cells are not read: that is slow)
+        header = self.heatmap_view.horizontalHeader()
+        # the widest texts a cell can hold: a partial offload ("1 + RAM") and "> 64", with the cell's margins
+        cell = max(self.heatmap_view.fontMetrics().horizontalAdvance(s) for s in ("1 + RAM", "> 64")) + 16
+        for i in range(self.heatmap_model.columnCount()):
+            header.resizeSection(i, max(header.sectionSizeHint(i), cell, 44))

@@ -9,10 +9,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QSplitter
 
-from app.tabs.common import (UNITS, ColumnFitter, Index, PlanModel, count_colour, count_text, gpu_line, legend,
-                             make_table, short_gpu_name)
+from app.plot_labels import fit_ticks, merged_names, place_labels
+from app.tabs.common import (ColumnFitter, Index, PlanModel, gpu_line, legend,
+                             make_table, placement_colour, placement_tip, short_gpu_name)
+from quantcore.planner.estimate import ENGINE_NAMES
 from quantcore.planner.explain import explain
 from quantcore.planner.plan import Plan, context_points, memory_curve
+from quantcore.units import unit_for
 
 COMPONENTS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "adapters", "overhead", "total")
 COMPONENT_TIPS = {
@@ -37,20 +40,25 @@ CURVE_PRECISIONS = ("fp32", "bf16", "fp8", "q8_0", "q6_k", "q4_k_m", "nf4", "q3_
 
 
 
+FIRST_COMPONENT = 3  # columns: precision, bits/w, engine, the memory lines, then one per chosen GPU
+
+
 class MemoryTableModel(PlanModel):
-    """Rows: precisions. Columns: bits per weight, each memory line, then GPUs needed on each chosen GPU."""
+    """Rows: precisions. Columns: bits per weight, the engine the row is planned with, each memory line, then the
+    placement on each chosen GPU."""
 
     def _explained(self, pid: str) -> dict[str, str]:
         """The engine's formula for each line of this row, worked out the first time a tooltip asks."""
         if pid not in self._explanations and self.plan is not None:
-            self._explanations[pid] = explain(self.plan.inventory, pid, self.plan.workload)
+            row = self.plan.row(pid)
+            self._explanations[pid] = explain(self.plan.inventory, pid, row.workload if row else self.plan.workload)
         return self._explanations.get(pid, {})
 
     def _rebuild(self) -> None:
         self._explanations: dict[str, dict[str, str]] = {}
         gpus = [short_gpu_name(self.plan.rows[0].gpu_list[i].name) for i in self.selected] \
             if self.plan and self.plan.rows else []
-        self.headers = ["precision", "bits/w"] + [c.replace("_", " ") for c in COMPONENTS] + gpus
+        self.headers = ["precision", "bits/w", "engine"] + [c.replace("_", " ") for c in COMPONENTS] + gpus
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() or self.plan is None else len(self.plan.rows)
@@ -59,37 +67,37 @@ class MemoryTableModel(PlanModel):
         if not index.isValid() or self.plan is None:
             return None
         row, col = self.plan.rows[index.row()], index.column()
-        ncomp = len(COMPONENTS)
+        last = FIRST_COMPONENT + len(COMPONENTS)  # first GPU column
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole):
             raw = role == Qt.ItemDataRole.UserRole
             if col == 0:
-                return row.precision.id
+                return row.precision.label if row.as_stored and not raw else row.precision.id
             if col == 1:
                 return row.bits_per_weight if raw else f"{row.bits_per_weight:.2f}"
-            if col < 2 + ncomp:
-                value = getattr(row.memory, COMPONENTS[col - 2])
+            if col == 2:
+                return row.engine if raw else ENGINE_NAMES.get(row.engine, row.engine)
+            if col < last:
+                value = getattr(row.memory, COMPONENTS[col - FIRST_COMPONENT])
                 return value if raw else self.size(value)
-            count = row.counts[self.selected[col - 2 - ncomp]]
-            if raw:
-                return count
-            return "fits on 1" if count == 1 else f"needs {count_text(count)}"
+            option = row.gpus[self.selected[col - last]]
+            return option.count if raw else option.badge
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 0:
                 p = row.precision
                 return f"{p.label}: {p.storage_bits:.4g} storage bits per quantized weight. Keeps: {p.keeps}. {p.source}"
             if col == 1:
                 return "Bits per weight over the whole model, kept-in-16-bit tensors included."
-            if col < 2 + ncomp:
-                name = COMPONENTS[col - 2]
+            if col == 2:
+                return (f"Memory, multi-GPU layout and speed follow {ENGINE_NAMES.get(row.engine, row.engine)}"
+                        + (" (engine auto: the engine this precision usually runs on; pick one in Workload to "
+                           "plan every row with it)." if self.plan.workload.engine == "auto" else "."))
+            if col < last:
+                name = COMPONENTS[col - FIRST_COMPONENT]
                 detail = self._explained(row.precision.id).get(name)
                 return COMPONENT_TIPS[name] + (f"\n\n{detail}" if detail else "")
-            gi = self.selected[col - 2 - ncomp]
-            g = row.gpu_list[gi]
-            per = row.per_gpu[gi]
-            share = f"; each holds {self.size(per.total)} of {self.size(g.usable_bytes)} usable" if per else ""
-            return f"GPUs of {g.name} needed (a tensor-parallel degree that divides the heads){share}."
-        if role == Qt.ItemDataRole.BackgroundRole and col >= 2 + ncomp:
-            return count_colour(row.counts[self.selected[col - 2 - ncomp]])
+            return placement_tip(row.gpus[self.selected[col - last]], self.size)
+        if role == Qt.ItemDataRole.BackgroundRole and col >= last:
+            return placement_colour(row.gpus[self.selected[col - last]])
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -103,9 +111,8 @@ class MemoryBars(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.getPlotItem().invertY(True)
         self.getAxis("left").setWidth(104)  # fixed: precision ids fit, and relabelling never re-lays out the plot
-        self.legend = legend(self)
-        # right-middle: the mid-precision bars there are short, and the GPU labels keep the bottom edge
-        self.legend.anchor(itemPos=(1, 0.5), parentPos=(1, 0.5), offset=(-10, 0))
+        self.getAxis("bottom").enableAutoSIPrefix(False)  # the unit is picked from the magnitude instead
+        self.legend = legend(self)  # a band above the bars
         self.bars = []
         for name, colour in zip(BAR_COMPONENTS, COLOURS):
             item = pg.BarGraphItem(x0=[], y=[], width=[], height=0.7, brush=colour, pen=pg.mkPen(None))
@@ -113,36 +120,45 @@ class MemoryBars(pg.PlotWidget):
             self.legend.addItem(item, name.replace("_", " "))
             self.bars.append(item)
         self.lines: list[pg.InfiniteLine] = []
+        self.line_values: list[tuple[str, float]] = []
+        self.ticks: list[tuple[float, str]] = []
+        self.getPlotItem().vb.sigResized.connect(self.place_labels)
 
     def update_plan(self, plan: Plan, selected: tuple[int, ...], unit: str) -> None:
-        div = UNITS[unit]
         rows = plan.rows
+        gpus = [rows[0].gpu_list[i] for i in selected] if rows else []
+        biggest = max([r.memory.total for r in rows] + [g.usable_bytes for g in gpus] + [1])
+        unit, div = unit_for(biggest, unit)
         y = np.arange(len(rows), dtype=float)
         left = np.zeros(len(rows))
         for name, item in zip(BAR_COMPONENTS, self.bars):
             width = np.array([getattr(r.memory, name) for r in rows], dtype=float) / div
             item.setOpts(x0=left.copy(), y=y, width=width, height=0.7)
             left += width
-        ticks = [(float(i), r.precision.id) for i, r in enumerate(rows)]
-        self.getAxis("left").setTicks([ticks])
+        self.ticks = [(float(i), r.precision.id) for i, r in enumerate(rows)]
         self.setLabel("bottom", f"memory ({unit})")
-        gpus = [rows[0].gpu_list[i] for i in selected] if rows else []
         self._set_lines([(g.name, g.usable_bytes / div) for g in gpus])
         self.setYRange(-0.6, max(len(rows) - 0.4, 0.5), padding=0)
         top = max([*left, *(v for _, v in self.line_values)], default=1.0)
         self.setXRange(0, top * 1.08, padding=0)
+        self.place_labels()
+
+    def place_labels(self) -> None:
+        """Precision ids as dense as the height allows; GPU names at the bottom of their lines, moved up along a
+        line where they would cover another."""
+        fit_ticks(self, self.ticks)
+        place_labels(self.lines, 0.98, -1)
 
     def _set_lines(self, values: list[tuple[str, float]]) -> None:
         while len(self.lines) < len(values):
-            self.lines.append(gpu_line(self, len(self.lines), 90, 0.99))
+            self.lines.append(gpu_line(self, len(self.lines), 90, 0.98))
+        texts = merged_names(values)  # GPUs of equal memory share one label
         for i, line in enumerate(self.lines):
             visible = i < len(values)
             line.setVisible(visible)
             if visible:
-                name, value = values[i]
-                line.setPos(value)
-                line.label.setFormat(f"{short_gpu_name(name)} ")
-                line.label.setPosition(0.99 - 0.05 * i)  # stagger labels so two GPUs' names never overlap
+                line.setPos(values[i][1])
+                line.label.setFormat(f"{texts[i]} " if texts[i] else "")
         self.line_values = values
 
 
@@ -157,9 +173,8 @@ class ContextCurves(pg.PlotWidget):
         super().__init__()
         self.setMenuEnabled(False)
         self.getAxis("left").setWidth(56)
-        self.legend = legend(self)
-        # bottom right: rising curves leave the space under their right ends free
-        self.legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-10, -30))
+        self.getAxis("left").enableAutoSIPrefix(False)  # the unit is picked from the magnitude instead
+        self.legend = legend(self)  # a band above the curves
         self.curves: dict[str, pg.PlotDataItem] = {}
         for pid in CURVE_PRECISIONS:
             self._curve(pid)
@@ -170,6 +185,7 @@ class ContextCurves(pg.PlotWidget):
                                                                "anchors": [(0, 0.5), (0, 0.5)]})
         self.addItem(self.now)
         self.setLabel("bottom", "context (tokens per sequence)")
+        self.getPlotItem().vb.sigResized.connect(self.place_labels)
 
     def _curve(self, pid: str) -> pg.PlotDataItem:
         """The line for a precision, made the first time it is needed and kept (setData afterwards)."""
@@ -184,7 +200,9 @@ class ContextCurves(pg.PlotWidget):
                       current_totals: tuple[int, ...] = ()) -> None:
         """current: the workload's context (a dotted line); the y range shows the GPU lines and the totals at the
         current context with room to spare, not the far end of a training curve at the model's maximum context."""
-        div = UNITS[unit]
+        peak_bytes = max([max(c) for c in curves.values() if c] + [1])
+        focus_bytes = max([v for _, v in capacities] + list(current_totals) + [1]) * 1.5
+        unit, div = unit_for(min(peak_bytes * 1.05, focus_bytes), unit)
         x = np.asarray(contexts, dtype=float)
         self.legend.clear()
         for pid in curves:
@@ -199,17 +217,15 @@ class ContextCurves(pg.PlotWidget):
                 item.setVisible(False)
         while len(self.lines) < len(capacities):
             self.lines.append(gpu_line(self, len(self.lines), 0, 0.02))
+        texts = merged_names(capacities)  # GPUs of equal memory share one label
         for i, line in enumerate(self.lines):
             line.setVisible(i < len(capacities))
             if i < len(capacities):
-                name, value = capacities[i]
-                line.setPos(value / div)
-                line.label.setFormat(short_gpu_name(name))
+                line.setPos(capacities[i][1] / div)
+                line.label.setFormat(texts[i])
         self.setLabel("left", f"memory ({unit})")
         self.now.setPos(current)
-        peak = max([max(c) for c in curves.values() if c] + [1]) / div
-        focus = max([v for _, v in capacities] + list(current_totals) + [1]) / div * 1.5
-        top = min(peak * 1.05, max(focus, 1.0))
+        top = min(peak_bytes * 1.05, focus_bytes) / div
         self.setYRange(0, top, padding=0)
         # x: up to where even the lowest curve leaves the view (or the model's limit), at least twice the current
         right = float(x[-1]) if len(x) else 1.0
@@ -219,6 +235,12 @@ class ContextCurves(pg.PlotWidget):
             if beyond:
                 right = min(right, max(beyond[0] * 1.1, 2.0 * current))
         self.setXRange(0, right, padding=0.02)
+        self.place_labels()
+
+    def place_labels(self) -> None:
+        """GPU names at the left end of their lines, moved right along a line where they would cover another
+        (or the 'current' marker's label)."""
+        place_labels(self.lines, 0.02, 1, fixed=(self.now.label,))
 
 
 
@@ -231,7 +253,9 @@ class MemoryTab(QSplitter):
     def __init__(self) -> None:
         super().__init__(Qt.Orientation.Vertical)
         self.model = MemoryTableModel()
-        self.view = make_table(self.model)
+        from app.tabs.quality_cell import QualityColumn  # issue 14: the quality column beside the memory lines
+
+        self.view = make_table(QualityColumn(self.model))
         self.bars, self.curves = MemoryBars(), ContextCurves()
         self.plots = (self.bars, self.curves)
         plots = QSplitter(Qt.Orientation.Horizontal)
@@ -257,8 +281,10 @@ class MemoryTab(QSplitter):
         wanted = [p for p in CURVE_PRECISIONS if p in present]
         if len(wanted) < 3:  # training modes plan only a few precisions: draw them all
             wanted = present[:6]
-        curves = {p: memory_curve(inv, p, w, contexts) for p in wanted}
         gpus = plan.rows[0].gpu_list
+        # on the first chosen GPU: vLLM-planned rows keep a share of that card, as the table's figures do
+        card = gpus[selected[0]].memory_bytes if selected else None
+        curves = {p: memory_curve(inv, p, plan.row(p).workload, contexts, card) for p in wanted}
         totals = tuple(r.memory.total for r in plan.rows if r.precision.id in curves)
         self.curves.update_curves(contexts, curves, [(gpus[i].name, gpus[i].usable_bytes) for i in selected], unit,
                                   current=w.context, current_totals=totals)

@@ -28,7 +28,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 0
         args = parser.parse_args(args_list)
-        return int(args.func(args) or 0)
+        args.argv = args_list  # what was typed: reports record the command that regenerates them
+        from quantcore.sources.hub_http import one_command
+
+        with one_command():  # a Hub that gave no answer is not asked again in this command (the 20 s bound)
+            return int(args.func(args) or 0)
     except QuantPlannerError as exc:
         _error(str(exc))
         return 2
@@ -69,13 +73,15 @@ def _quiet_stdout() -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from quantcore.cli import catalogs, inspect, plan
+    from quantcore import __version__
+    from quantcore.cli import catalogs, inspect, lab, plan, quantize, report
 
     p = _Parser(prog="quantplanner", description="Will this model fit, at which precision, on which GPUs?")
+    p.add_argument("--version", action="version", version=f"quantplanner {__version__}")
     p.add_argument("--debug", action="store_true", help="print the traceback of an unexpected error (anywhere on "
                                                        "the command line)")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, required=True)
-    for commands in (plan, inspect, catalogs):  # one module per group of commands
+    for commands in (plan, inspect, quantize, lab, catalogs, report):  # one module per group of commands
         commands.register(sub)
     return p
 

@@ -5,6 +5,7 @@ import argparse
 from typing import Any
 
 from quantcore.cli.common import load_model_verbose, print_json
+from quantcore.cli.quantize import add_histogram_args, cmd_histogram
 from quantcore.errors import BadInputError, one_line
 from quantcore.report.render import table
 from quantcore.units import format_bytes
@@ -16,6 +17,7 @@ def register(sub: Any) -> None:
     insp.add_argument("--tensor", default=None, help="show tensors with this name (exact, else substring; * ? globs)")
     insp.add_argument("--revision", default=None, help="Hub branch, tag or commit (default: main)")
     insp.add_argument("--json", action="store_true")
+    add_histogram_args(insp)
     insp.set_defaults(func=cmd_inspect)
 
     search = sub.add_parser("search", help="search the Hugging Face Hub for models, most downloaded first")
@@ -27,6 +29,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    if args.histogram:
+        return cmd_histogram(args)
     inv = load_model_verbose(args.model, args.revision)
     data = inspect_dict(inv, args.tensor)
     if args.json:

@@ -1,4 +1,4 @@
-"""Activation memory: one layer's prefill transient in inference, and what training keeps for backward."""
+"""Inference activation memory of transformers-style engines: the prefill peak; prompt chunking per engine."""
 from __future__ import annotations
 
 from quantcore.errors import BadInputError
@@ -18,81 +18,59 @@ def check_count(name: str, value: int) -> None:
 
 def inference_activation_bytes(arch: Architecture, batch: int, tokens: int, flash_attention: bool,
                                chunk: int | None = None, act_bytes: int = 2) -> int:
-    """Peak transient memory of one layer's prefill (buffers are reused layer after layer).
+    """Peak transient memory of a transformers prefill (buffers are reused layer after layer), measured tensor by
+    tensor in benchmarks/accuracy (golden cases in tests/golden/accuracy/transformers.json).
 
     q query tokens go through one forward: batch x tokens, or at most `chunk` for engines that split prompts
-    (llama.cpp n_ubatch, vLLM max_num_batched_tokens, SGLang chunked_prefill_size). Peak =
-      residual stream: the layer input kept for the residual add + its normed copy, 2 x q x hidden
-        (hf-mem warm-up peak counts T*H once; transformers' LlamaDecoderLayer holds both `residual` and the norm output)
-      + the largest of
-        attention: Q, K, V projections q x (heads + 2 kv_heads) x head_dim and the output q x heads x head_dim
-          (hf-mem's attention transient), plus
-          flash/SDPA: the fp32 log-sum-exp, q x heads x 4 B (llm-analysis counts O(s) extra with flash attention);
-          eager: scores q x heads x tokens at act_bytes + the fp32 softmax + the cast back, because transformers'
-            `softmax(attn_weights, dtype=torch.float32).to(query.dtype)` holds all three at once (llm-analysis
-            counts 2 x heads x s^2 x b x bytes for scores + softmax), plus repeat_kv's expanded K and V under GQA;
-        MLP: 3 (gated: gate, up, act(gate) x up) or 2 intermediates of q x intermediate; MoE uses
-          (experts_per_token + shared experts) x moe_intermediate (hf-mem: 2*T*ffn*d x top_k);
-        logits of the last position of each sequence: bf16 logits + the fp32 copy generate() makes
-          (`outputs.logits[:, -1].to(dtype=torch.float32)`); they come after the last layer, so they join the max.
+    (vLLM max_num_batched_tokens, SGLang chunked_prefill_size). a = act_bytes. Alive throughout, per token:
+    the input embeddings (the model's forward keeps `inputs_embeds`), the layer's input (the loop variable),
+    the residual after attention and the normed input of the block running: 4h (GPT-2-style absolute position
+    embeddings, and Gemma's sqrt(h)-scaled embeddings, keep one more, 5h); rotary models also keep cos and sin
+    (2 x tokens x head_dim). On top, the
+    largest of
+      MLP: gated act(gate), up and their product, 3I; a fused GELU MLP 2I; GPT-2's composite gelu_new 4I;
+        MoE (transformers' grouped experts): per routed copy the gathered input h, the fused gate_up 2I_e, act
+        and product 2I_e (k x (h + 4I_e)) + the shared experts' 3I;
+      attention: SDPA/flash keeps q, k, v and its output (2Eq + 2Ekv) and the fp32 log-sum-exp (4 B x heads);
+        eager keeps q and K, V repeated to every head (3Eq) and its scores three times at once: the a-byte
+        product, its fp32 upcast and the fp32 softmax (heads x tokens x (a + 8));
+      logits of the last position of each sequence: a-byte logits + generate()'s fp32 copy.
     """
     check_count("batch", batch)
     check_count("tokens", tokens)
     if batch == 0 or tokens == 0:
         return 0
+    a = act_bytes
     q = batch * tokens if chunk is None else min(batch * tokens, chunk)
     h, nh, nkv, hd = arch.hidden_size, arch.num_heads, arch.num_kv_heads, arch.head_dim
-    residual = 2 * q * h * act_bytes
-    attention = q * (nh + 2 * nkv) * hd * act_bytes + q * nh * hd * act_bytes
+    eq, ekv = nh * hd, nkv * hd
+    absolute = arch.model_type in _ABSOLUTE_POSITION_TYPES
+    extra = absolute or arch.model_type in _SCALED_EMBEDDING_TYPES
+    stream = (5 if extra else 4) * q * h * a + (0 if absolute else 2 * min(tokens, q) * hd * a)
     if flash_attention:
-        attention += q * nh * FP32
+        attention = q * (2 * eq + 2 * ekv) * a + q * nh * FP32
     else:
-        per_score = act_bytes + FP32 + (act_bytes if act_bytes != FP32 else 0)
-        attention += q * nh * tokens * per_score
-        if nkv < nh:
-            attention += 2 * q * nh * hd * act_bytes
-    mlp = (3 if arch.gated_mlp else 2) * q * _mlp_width(arch) * act_bytes
-    logits = 0 if arch.encoder_only else batch * arch.vocab_size * (act_bytes + FP32 if act_bytes != FP32 else FP32)
-    return residual + max(attention, mlp, logits)
+        attention = 3 * q * eq * a + q * nh * tokens * (a + 2 * FP32)
+    mlp = q * _mlp_peak_width(arch) * a
+    logits = 0 if arch.encoder_only else batch * arch.vocab_size * (a + FP32 if a != FP32 else FP32)
+    return stream + max(attention, mlp, logits)
 
 
-def training_activation_bytes(arch: Architecture, batch: int, tokens: int, recompute: str = "none",
-                              flash_attention: bool = True, act_bytes: int = 2) -> int:
-    """Activations kept for the backward pass (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
-    Transformer Models", as in llm-analysis), per layer in 16-bit with s tokens, b sequences, h hidden, a heads:
-      no recompute:            s*b*h*(34 + 5*a*s/h)
-      selective recompute, or flash attention (no s^2 scores are stored):  34*s*b*h
-      full recompute:          2*s*b*h per layer (its checkpointed input) + one layer's activations while it is
-                               recomputed during backward.
-    Plus the loss: transformers' ForCausalLMLoss upcasts the logits (`logits.float()`) and cross_entropy keeps its
-    fp32 log-softmax for backward, so s*b*vocab x (act_bytes + 4 + 4) bytes. fp32 training doubles the 16-bit terms.
-    """
-    check_count("batch", batch)
-    check_count("tokens", tokens)
-    if batch == 0 or tokens == 0:
-        return 0
-    s, b, h, a = tokens, batch, arch.hidden_size, arch.num_heads
-    sbh = s * b * h
-    one_layer = 34 * sbh + (0 if flash_attention else 5 * a * s * s * b)
-    if recompute == "none":
-        layers = arch.num_layers * one_layer
-    elif recompute == "selective":
-        layers = arch.num_layers * 34 * sbh
-    elif recompute == "full":
-        layers = arch.num_layers * 2 * sbh + one_layer
-    else:
-        raise BadInputError(f"unknown recompute {recompute!r}; choose none, selective or full")
-    layers = layers * act_bytes // 2
-    loss = s * b * arch.vocab_size * ((act_bytes + 2 * FP32) if act_bytes != FP32 else 2 * FP32)
-    return layers + loss
+_ABSOLUTE_POSITION_TYPES = frozenset({"gpt2", "gpt_bigcode", "opt", "bert", "roberta", "distilbert"})
+_COMPOSITE_GELU_TYPES = frozenset({"gpt2", "gptj", "codegen"})
+# Gemma multiplies the embeddings by sqrt(hidden) into a new tensor while the model still holds inputs_embeds
+_SCALED_EMBEDDING_TYPES = frozenset({"gemma", "gemma2", "gemma3", "gemma3_text"})
 
 
-def _mlp_width(arch: Architecture) -> int:
+def _mlp_peak_width(arch: Architecture) -> int:
+    """Intermediate values per token alive at the MLP's peak (see inference_activation_bytes)."""
     width = arch.intermediate_size or 4 * arch.hidden_size
     if arch.is_moe and arch.experts_per_token:
-        routed = (arch.experts_per_token + arch.num_shared_experts) * (arch.moe_intermediate_size or width)
-        width = max(width, routed)
-    return width
+        ie = arch.moe_intermediate_size or width
+        return arch.experts_per_token * (arch.hidden_size + 4 * ie) + arch.num_shared_experts * 3 * ie
+    if arch.gated_mlp:
+        return 3 * width
+    return (4 if arch.model_type in _COMPOSITE_GELU_TYPES else 2) * width
 
 
 def prefill_chunk_tokens(engine: str, gpu_memory_bytes: int | None = None) -> int | None:

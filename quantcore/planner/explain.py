@@ -2,16 +2,23 @@
 from __future__ import annotations
 
 from quantcore.formats import catalog as formats
+from quantcore.formats.stored import describe
 from quantcore.model.inventory import Inventory
-from quantcore.planner import memory
+from quantcore.planner import engines, memory
 from quantcore.planner.workload import Workload
 from quantcore.units import format_bytes
 
 
 def explain(inv: Inventory, pid: str, w: Workload, gpu_memory_bytes: int | None = None) -> dict[str, str]:
     """{line: sentence} for weights, kv_cache, overhead, plus the general rule for the other lines."""
+    w = engines.resolve(w, formats.get_precision(pid).id, inv.source, inv.quantization)  # engine "auto" per precision
     m = memory.memory_breakdown(inv, pid, w, gpu_memory_bytes)
-    return {"weights": _weights(inv, pid), "kv_cache": _kv(inv, w, m.kv_cache),
+    weights = _weights(inv, pid)
+    if m.weights != formats.weight_bytes(inv, pid) and w.is_training:
+        why = ("HF Trainer (bf16=True) keeps the model in fp32 and autocasts" if w.mode == "full" else
+               "peft's prepare_model_for_kbit_training casts every unquantized tensor to fp32")
+        weights += f"; in training {why}: {m.weights:,} B ({format_bytes(m.weights)})"
+    return {"weights": weights, "kv_cache": _kv(inv, w, m.kv_cache),
             "overhead": _overhead(w, m.overhead), "activations": _activations(w, m.activations)}
 
 
@@ -22,6 +29,9 @@ def _weights(inv: Inventory, pid: str) -> str:
     kept = len(weights) - len(quantized)
     q_params = sum(t.numel for t in quantized)
     total = formats.weight_bytes(inv, pid)
+    if p.family == "stored":  # the file as stored: its own tensor types, byte for byte
+        return (f"{len(weights)} tensors exactly as the file stores them ({describe(inv)}): {total:,} B "
+                f"({format_bytes(total)}) = {8 * total / inv.parameters:.3f} bits per weight")
     if p.family == "float":
         return (f"{inv.parameters:,} parameters x {p.storage_bits:g} bits = {total:,} B ({format_bytes(total)}); "
                 f"{kept} tensors stay as they are ({p.keeps})")
@@ -62,10 +72,18 @@ def _overhead(w: Workload, overhead: int) -> str:
 
 
 def _activations(w: Workload, act: int) -> str:
-    if w.mode == "inference":
-        rule = ("peak transient of one layer's forward pass over the prompt (attention scores or MLP "
-                "intermediate, the residual stream, last-position logits in fp32); buffers are reused across layers")
+    if w.mode == "inference" and w.engine == "llamacpp":
+        rule = (f"llama.cpp's compute buffer: its worst-case graph for one ubatch of {w.ubatch} tokens (every one an "
+                "output, so the logits n_ubatch x vocab x 4 B are always reserved) placed by ggml's allocator; "
+                + ("flash attention on (llama.cpp's default 'auto')" if w.flash_attention else
+                   "without flash attention: F32 KQ scores per head + F32 mask"))
+    elif w.mode == "inference":
+        rule = ("peak of the prefill as transformers runs it: 4 hidden-sized tensors alive (input embeddings, layer "
+                "input, residual, normed input) + the largest of the MLP intermediates, the attention tensors and "
+                "the last-position logits in fp32; buffers are reused across layers")
     else:
-        rule = (f"activations kept for the backward pass (Korthikanti et al., recomputation '{w.recompute}'), plus "
-                "the fp32 logits of the loss")
+        rule = (f"what the step holds above weights, gradients and optimizer states at its peak: the tensors saved "
+                f"for backward (recomputation '{w.effective_recompute}'), the fp32 log-softmax of the loss, and the "
+                "loss backward's two fp32 tokens x vocab buffers (or, if larger, a recomputed layer or the optimizer "
+                "step's temporaries)")
     return f"{rule}: {act:,} B ({format_bytes(act)})"

@@ -8,10 +8,11 @@ from typing import Callable
 from quantcore.errors import BadInputError
 from quantcore.formats import catalog as formats
 from quantcore.model.inventory import Architecture, Inventory
-from quantcore.planner.activations import (FP32, check_count, inference_activation_bytes,
-                                           prefill_chunk_tokens, training_activation_bytes)
-from quantcore.planner.training import (MAIN_GRAD_BYTES, largest_tensor, lora_shapes, memo, numel,
-                                        optimizer_state_bytes, trainable_shapes)
+from quantcore.planner import engines
+from quantcore.planner.activations import FP32, check_count, inference_activation_bytes, prefill_chunk_tokens
+from quantcore.planner.llamacpp_graph import GraphShape, compute_buffer_bytes
+from quantcore.planner.recipes import training_lines
+from quantcore.planner.training import largest_tensor, lora_shapes
 from quantcore.planner.workload import (
     MAX_BATCH,
     MAX_CONTEXT,
@@ -89,7 +90,7 @@ def kv_cache_shards(arch: Architecture | None, n: int) -> int:
 
 def depends_on_gpu(workload: Workload) -> bool:
     """Whether memory_breakdown's answer changes with the GPU's memory size (engine chunking / reserved share)."""
-    if workload.engine in ("vllm", "sglang"):
+    if workload.engine in ("vllm", "sglang", "auto"):  # auto may resolve to vLLM for some precisions
         return True
     return workload.overhead_bytes is None and workload.gpu_memory_utilization is not None
 
@@ -186,12 +187,11 @@ def memory_breakdown(inv: Inventory, pid: str, workload: Workload,
 
     Tensor parallelism is applied afterwards with .for_tensor_parallel(n). gpu_memory_bytes (the GPU's VRAM) is
     only needed by engines whose overhead depends on it (vLLM, SGLang, an explicit utilization).
-    inference: weights at pid + KV cache + the prefill activation peak.
-    full: weights at pid (a precision with training == "full"); fp32 main gradients (4 B/param) and the optimizer
-      states with an fp32 master copy unless pid is fp32 itself: AdamW in bf16 = 2 + 4 + 12 = 18 B/param and in
-      fp32 = 4 + 4 + 8 = 16 B/param, as Megatron-LM's distributed-optimizer table.
-    lora / qlora: base weights at pid, frozen (no gradients, no optimizer states); adapters in 16-bit with fp32
-      gradients and the optimizer's states + master copy. qlora needs a precision with training == "qlora".
+    inference: weights at pid + KV cache + the prefill activation peak (transformers-style engines) or llama.cpp's
+      compute buffer (engine "llamacpp": its graph replayed through ggml's allocator, llamacpp_graph.py).
+    full / lora / qlora: the recipe's weights, gradients and optimizer states, fp32 LoRA adapters, and the
+      activation line that makes the total the step's peak (recipes.py, train_activations.py; measured in
+      benchmarks/accuracy). qlora needs a precision with training == "qlora".
     ZeRO over data_parallel d: stage 1 shards the optimizer states, 2 also the gradients, 3 also the weights and
       adapters, and stage 3 adds the gathered 16-bit copy of the largest tensor and its gradient (DeepSpeed's
       4 x largest_layer_params).
@@ -201,31 +201,25 @@ def memory_breakdown(inv: Inventory, pid: str, workload: Workload,
         raise BadInputError(f"{inv.id}: its architecture is unknown, so the KV cache and activations cannot be "
                             "sized; open its config.json or give a parameter count such as 7B")
     p = formats.get_precision(pid)
-    w = workload
+    w = engines.resolve(workload, p.id, inv.source, inv.quantization)  # engine "auto": the one this precision runs on
     act_bytes = FP32 if p.storage_bits >= 32 else 2
     weights = formats.weight_bytes(inv, pid)
     if w.mode == "inference":
         kv = kv_cache_bytes(arch, w.context, w.batch, w.kv_dtype)
-        act = inference_activation_bytes(arch, w.batch, w.context, w.flash_attention,
-                                         prefill_chunk_tokens(w.engine, gpu_memory_bytes), act_bytes)
+        if w.engine == "llamacpp":
+            act = llamacpp_compute_bytes(arch, w.batch, w.context, w.ubatch, w.flash_attention)
+        else:
+            act = inference_activation_bytes(arch, w.batch, w.context, w.flash_attention,
+                                             prefill_chunk_tokens(w.engine, gpu_memory_bytes), act_bytes)
         return MemoryBreakdown(weights=weights, kv_cache=kv, activations=act, gradients=0, optimizer=0, adapters=0,
                                overhead=overhead_bytes(w, gpu_memory_bytes, act))
     _check_training_precision(p.id, p.training, w.mode)
-    master = p.storage_bits < 32
-    if w.mode == "full":
-        shapes = trainable_shapes(inv)
-        adapters = 0
-    else:
-        shapes = lora_shapes(inv, w.lora_targets, w.lora_rank)
-        if not shapes:
-            raise BadInputError(f"{inv.id}: no tensor matches the LoRA targets {', '.join(w.lora_targets)}; "
-                                f"its matrix kinds are: {', '.join(_matrix_kinds(inv))} (or use all-linear)")
-        adapters = numel(shapes) * 2
-    trainable = numel(shapes)
-    gradients = trainable * MAIN_GRAD_BYTES
-    optimizer = memo(inv, ("opt", w.mode, w.lora_targets, w.lora_rank, w.optimizer, master),
-                      lambda: optimizer_state_bytes(shapes, w.optimizer, master))
-    act = training_activation_bytes(arch, w.batch, w.context, w.recompute, w.flash_attention, act_bytes)
+    if w.mode != "full" and not lora_shapes(inv, w.lora_targets, w.lora_rank):
+        raise BadInputError(f"{inv.id}: no tensor matches the LoRA targets {', '.join(w.lora_targets)}; "
+                            f"its matrix kinds are: {', '.join(_matrix_kinds(inv))} (or use all-linear)")
+    lines = training_lines(inv, pid, w, w.effective_recompute)
+    weights, gradients, optimizer, adapters = lines.weights, lines.gradients, lines.optimizer, lines.adapters
+    act = lines.activations
     dp, stage = w.data_parallel, w.zero_stage
     if stage >= 1:
         optimizer = -(-optimizer // dp)
@@ -240,6 +234,27 @@ def memory_breakdown(inv: Inventory, pid: str, workload: Workload,
             gradients += largest * act_bytes
     return MemoryBreakdown(weights=weights, kv_cache=0, activations=act, gradients=gradients, optimizer=optimizer,
                            adapters=adapters, overhead=overhead_bytes(w, gpu_memory_bytes, act))
+
+
+def llamacpp_shape(arch: Architecture) -> GraphShape:
+    """What llama.cpp's compute graph needs of an architecture."""
+    moe = arch.is_moe and arch.experts_per_token > 0
+    return GraphShape(n_embd=arch.hidden_size, n_head=arch.num_heads, n_head_kv=arch.num_kv_heads,
+                      head_dim=arch.head_dim, n_ff=arch.intermediate_size or 4 * arch.hidden_size,
+                      n_vocab=arch.vocab_size, n_layer=max(1, arch.num_layers), gated=arch.gated_mlp,
+                      n_expert=arch.num_experts if moe else 0, n_expert_used=arch.experts_per_token if moe else 0,
+                      n_ff_exp=(arch.moe_intermediate_size or arch.intermediate_size) if moe else 0,
+                      n_ff_shexp=arch.num_shared_experts * (arch.moe_intermediate_size or 0) if moe else 0)
+
+
+def llamacpp_compute_bytes(arch: Architecture, batch: int, context: int, ubatch: int, flash_attention: bool) -> int:
+    """llama.cpp's compute buffer: the worst-case graph of one ubatch (min(n_ubatch, tokens) tokens, every one an
+    output, attending to the whole per-sequence cache) replayed through ggml's allocator (llamacpp_graph.py)."""
+    check_count("batch", batch)
+    check_count("context", context)
+    if batch == 0 or context == 0 or arch.encoder_only:
+        return 0
+    return compute_buffer_bytes(llamacpp_shape(arch), min(ubatch, batch * context), context, flash_attention)
 
 
 def _check_training_precision(pid: str, training: str, mode: str) -> None:
@@ -297,3 +312,43 @@ def _largest(fits: Callable[[int], bool], limit: int) -> int:
     return lo
 
 
+
+
+# --- what the plan states about these formulas ------------------------------------------------------------------
+
+GGUF_FROM_CONFIG_NOTE = (
+    "GGUF rows planned from a config follow today's llama.cpp mixture rules (they match current files within 0.3%); "
+    "files made before 2024 used other rules (a 2023 Q2_K of Llama-2-7B is ~10% bigger, a Dec-2023 Mixtral Q4_K_M "
+    "~7% smaller): open the .gguf itself for its exact bytes")
+
+
+def assumption_lines(inv: Inventory, w: Workload) -> list[str]:
+    """The constants behind the activation and training lines, as the plan's assumptions state them."""
+    from quantcore.planner.workload import RECIPE_LABELS
+
+    if w.mode == "inference":
+        if w.engine == "llamacpp":
+            return [f"llama.cpp compute buffer: its worst-case graph of one ubatch (n_ubatch {w.ubatch}, every token "
+                    "an output: logits n_ubatch x vocab x 4 B) replayed through ggml's allocator, F32 intermediates; "
+                    f"flash attention {'on (llama.cpp default auto resolves to on for CPU and CUDA)' if w.flash_attention else 'off: F32 KQ scores per head + F32 mask, 4 B per score'}; "
+                    "the host-side logits output buffer is not counted"]
+        return ["activations: transformers prefill peak measured tensor by tensor (4 hidden-sized tensors alive + "
+                "the largest of the MLP intermediates, attention, last-position logits) at 2 B (4 B for fp32 rows)"]
+    recompute = w.effective_recompute
+    lines = [f"recomputation '{recompute}'" + (" (auto: gradient checkpointing for LoRA/QLoRA, as peft's "
+                                                 "prepare_model_for_kbit_training sets it)" if w.recompute == "auto" else "")]
+    if w.mode == "full":
+        lines.append(f"full fine-tuning recipe {w.recipe}: {RECIPE_LABELS[w.recipe]}; B/param weights + gradients + "
+                     "AdamW: bf16-mixed 2 + 4 + 12, bf16-pure 2 + 2 + 4 (+ foreach sqrt(v) copy of 2 during the "
+                     "step), hf-trainer 4 + 4 + 8 (+ autocast bf16 weight copies 2 kept for backward); fp32 rows "
+                     "4 + 4 + 8 (fp32 training only when asked for)")
+    else:
+        lines.append("LoRA adapters in fp32 as peft keeps them (4 B + 4 B gradients + 8 B AdamW moments per adapter "
+                     "parameter, no master copy); peft keeps an fp32 copy of each adapted input for backward"
+                     + ("; QLoRA casts every unquantized parameter to fp32 (prepare_model_for_kbit_training)"
+                        if w.mode == "qlora" else ""))
+    lines.append("training activations: the tensors transformers saves for backward per architecture (gated MLP, "
+                 "RMSNorm fp32 inputs, rotary q/k, fp32 log-softmax of the loss 4 B x tokens x vocab); the step's "
+                 "peak is the largest of the loss backward (+ 8 B x tokens x vocab), a recomputed layer, and the "
+                 "end of backward / optimizer step (measured, benchmarks/accuracy)")
+    return lines

@@ -1,92 +1,38 @@
 """Combine inventory x precisions x workload x GPUs into a Plan: pure, fast, no I/O."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 
 from quantcore.errors import BadInputError
 from quantcore.formats import catalog as formats
-from quantcore.formats.catalog import Precision
+from quantcore.formats.catalog import AS_STORED, Precision
+from quantcore.formats.stored import as_stored_precision
+from quantcore.formats.mixture import Mixture
+from quantcore.formats.mixture import register as register_mixture
 from quantcore.model.inventory import Inventory
-from quantcore.planner import memory, speed
+from quantcore.planner import engines, memory
 from quantcore.planner.hardware import GPU
 from quantcore.planner.memory import MemoryBreakdown
+from quantcore.planner.options import GpuOption
+from quantcore.planner.placement import HOST_RESERVED_BYTES, Host, Placement, layer_split, place, tensor_parallel
+from quantcore.planner.placement import MAX_GPUS as MAX_PLACEMENT_GPUS
+from quantcore.planner.train_speed import TRAINING_MFU
 from quantcore.planner.workload import Workload, with_size
 
-MAX_GPUS = 64  # tensor-parallel degrees tried: divisors of the head count up to this
+HOST_RESERVED_GIB = HOST_RESERVED_BYTES // 2**30
+__all__ = ["GpuOption", "Plan", "PlanRow", "make_plan"]
 
-
-@dataclass(eq=False)  # not frozen: hundreds are made per plan and frozen __init__ is slow; treat as read-only
-class GpuOption:
-    """One precision on one GPU model: how many are needed, what they cost, how fast they run (read-only)."""
-
-    gpu: GPU
-    count: int | None  # GPUs needed (tensor parallel); None when even MAX_GPUS do not hold it
-    per_gpu: MemoryBreakdown | None  # memory on each of the `count` GPUs
-    inventory: Inventory
-    precision: Precision
-    workload: Workload
-
-    @property
-    def fits(self) -> bool:
-        """Fits on a single GPU."""
-        return self.count == 1
-
-    @property
-    def purchase_usd(self) -> float | None:
-        return None if self.count is None or self.gpu.purchase_usd is None else self.count * self.gpu.purchase_usd
-
-    @property
-    def hourly_usd(self) -> float | None:
-        return None if self.count is None or self.gpu.hourly_usd is None else self.count * self.gpu.hourly_usd
-
-    @cached_property
-    def decode_tokens_per_s(self) -> float | None:
-        if self.count is None or self.per_gpu is None or self.inventory.arch is None or self.inventory.arch.encoder_only:
-            return None
-        return speed.decode_tokens_per_s(
-            self.gpu, self.count, bytes_per_step=decode_bytes_per_step(self.inventory, self.precision, self.workload),
-            flops_per_token=2.0 * self.inventory.active_parameters, batch=self.workload.batch,
-            compute=self.precision.compute, num_layers=self.inventory.arch.num_layers)
-
-    @cached_property
-    def prefill_tokens_per_s(self) -> float | None:
-        if self.count is None:
-            return None
-        return speed.prefill_tokens_per_s(self.gpu, self.count, self.inventory.active_parameters,
-                                          self.workload.context, self.precision.compute)
-
-    @property
-    def cost_per_million_tokens(self) -> float | None:
-        tps, hourly = self.decode_tokens_per_s, self.hourly_usd
-        if not tps or hourly is None:
-            return None
-        return speed.cost_per_million_tokens(hourly, tps)
-
-    @cached_property
-    def max_context(self) -> int:
-        """Largest context per sequence that fits on `count` GPUs at this batch (0 if none)."""
-        if self.count is None:
-            return 0
-        return memory.max_context(self.inventory, self.precision.id, replace(self.workload, tensor_parallel=self.count),
-                                  self.gpu.usable_bytes, self.gpu.memory_bytes)
-
-    @cached_property
-    def max_batch(self) -> int:
-        """Largest batch at this context that fits on `count` GPUs (0 if none)."""
-        if self.count is None:
-            return 0
-        return memory.max_batch(self.inventory, self.precision.id, replace(self.workload, tensor_parallel=self.count),
-                                self.gpu.usable_bytes, self.gpu.memory_bytes)
+MAX_GPUS = MAX_PLACEMENT_GPUS  # most GPUs a placement may use (tensor-parallel degrees: divisors of the heads)
 
 
 @dataclass(frozen=True)
 class PlanRow:
-    """One precision: its memory breakdown, and per GPU of the plan how many are needed and what each holds.
+    """One precision: its memory breakdown, and per GPU of the plan its placement (cheapest first).
 
-    counts/per_gpu are computed eagerly for every GPU; `gpus` wraps them in GpuOption views (cost, speed, limits)
-    the first time a renderer asks.
-    """
+    Placements are worked out the first time a renderer asks for a GPU (then kept): a plan over the whole catalog
+    costs only the GPUs someone looks at. `gpus` wraps them in GpuOption views (cost, speed, limits).
+    `workload` is the plan's with this row's engine ("auto" resolved)."""
 
     precision: Precision
     bits_per_weight: float
@@ -94,13 +40,62 @@ class PlanRow:
     inventory: Inventory
     workload: Workload
     gpu_list: tuple[GPU, ...]
-    counts: tuple[int | None, ...]
-    per_gpu: tuple[MemoryBreakdown | None, ...]
+    as_stored: bool = False
+    host: Host | None = None
+    degrees: tuple[int, ...] = (1,)  # tensor-parallel degrees the model allows
+
+    @property
+    def engine(self) -> str:
+        return self.workload.engine
+
+    @cached_property
+    def _answers(self) -> dict[tuple[int, int, bool], tuple[Placement, Placement]]:
+        return {}
+
+    @cached_property
+    def _gpu_dependent(self) -> bool:
+        return memory.depends_on_gpu(self.workload)
+
+    def placement_pair(self, i: int) -> tuple[Placement, Placement]:
+        """(cheapest placement, fewest GPUs holding everything) on GPU number i; GPUs alike share the answer."""
+        g = self.gpu_list[i]
+        key = (g.memory_bytes if self._gpu_dependent else 0, g.usable_bytes, g.unified_memory)
+        got = self._answers.get(key)
+        if got is None:
+            inv, p, w = self.inventory, self.precision, self.workload
+            if self._gpu_dependent:
+                base = memory.memory_breakdown(inv, p.id, w, g.memory_bytes)
+                split = None
+            else:
+                base, split = self.memory, self._split
+            got = self._answers[key] = place(inv, p, base, w.engine, w.mode, key[1], self.degrees, self.host,
+                                             g.unified_memory, split)
+        return got
+
+    @cached_property
+    def _split(self):  # noqa: ANN202 - the LayerSplit of self.memory, made once for all GPUs
+        return layer_split(self.inventory, self.precision, self.memory, self.workload.mode)
+
+    @cached_property
+    def placements(self) -> tuple[Placement, ...]:
+        return tuple(self.placement_pair(i)[0] for i in range(len(self.gpu_list)))
+
+    @cached_property
+    def multi_gpu(self) -> tuple[Placement, ...]:
+        return tuple(self.placement_pair(i)[1] for i in range(len(self.gpu_list)))
+
+    @property
+    def counts(self) -> tuple[int | None, ...]:
+        """GPUs each option's placement uses (None: too large)."""
+        return tuple(p.gpus for p in self.placements)
+
+    @property
+    def per_gpu(self) -> tuple[MemoryBreakdown | None, ...]:
+        return tuple(p.per_gpu for p in self.placements)
 
     @cached_property
     def gpus(self) -> tuple[GpuOption, ...]:
-        return tuple(GpuOption(g, c, m, self.inventory, self.precision, self.workload)
-                     for g, c, m in zip(self.gpu_list, self.counts, self.per_gpu))
+        return tuple(GpuOption(g, self, i) for i, g in enumerate(self.gpu_list))
 
 
 @dataclass(frozen=True)
@@ -110,15 +105,16 @@ class Plan:
     rows: tuple[PlanRow, ...]
     skipped: tuple[str, ...]  # precision ids that make no sense for this workload's mode
     assumptions: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    host: Host | None = None
 
+    @property
+    def context_above_limit(self) -> bool:
+        """The requested context is longer than the model was trained for (the GUI shows a badge)."""
+        return context_above_limit(self.inventory, self.workload)
 
-def decode_bytes_per_step(inv: Inventory, p: Precision, w: Workload) -> int:
-    """Bytes one decode step reads: the active weights once plus the whole KV cache of the batch."""
-    weights = formats.weight_bytes(inv, p.id)
-    if inv.parameters and inv.active_parameters < inv.parameters:
-        weights = weights * inv.active_parameters // inv.parameters
-    kv = memory.kv_cache_bytes(inv.arch, w.context, w.batch, w.kv_dtype) if inv.arch else 0
-    return weights + kv
+    def row(self, pid: str) -> PlanRow | None:
+        return next((r for r in self.rows if r.precision.id == pid), None)
 
 
 def shard(total: MemoryBreakdown, inv: Inventory, n: int) -> MemoryBreakdown:
@@ -135,19 +131,9 @@ def parallel_degrees(inv: Inventory) -> tuple[int, ...]:
 def gpus_needed(inv: Inventory, base: MemoryBreakdown, budget: int,
                 degrees: tuple[int, ...]) -> tuple[int | None, MemoryBreakdown | None]:
     """The fewest GPUs (a valid tensor-parallel degree) whose per-GPU share of `base` fits in `budget` bytes."""
-    room = budget - base.overhead
-    if room <= 0:
-        return None, None
-    w, kv, a, g, o, ad = base.weights, base.kv_cache, base.activations, base.gradients, base.optimizer, base.adapters
-    lower = -(-(w + kv + a + g + o + ad) // room)  # no split can beat an even one
-    arch = inv.arch
-    for n in degrees:
-        if n < lower:
-            continue
-        kv_n = memory.kv_cache_shards(arch, n)
-        if -(-w // n) + -(-kv // kv_n) + -(-a // n) + -(-g // n) + -(-o // n) + -(-ad // n) <= room:
-            return n, shard(base, inv, n)
-    return None, None
+    if base.total <= budget:
+        return 1, base
+    return tensor_parallel(inv, base, budget, degrees)
 
 
 def applicable(p: Precision, mode: str) -> bool:
@@ -160,14 +146,24 @@ def applicable(p: Precision, mode: str) -> bool:
 
 
 def make_plan(inv: Inventory, workload: Workload, precision_ids: tuple[str, ...] | None = None,
-              gpus: tuple[GPU, ...] = (), hidden: tuple[str, ...] = ()) -> Plan:
+              gpus: tuple[GPU, ...] = (), hidden: tuple[str, ...] = (), host: Host | None = Host(),
+              mixtures: tuple[Mixture, ...] = ()) -> Plan:
     """The whole plan: every requested precision x every GPU. Pure; cheap enough to run on every keystroke.
 
-    precision_ids: plan exactly these (an error if one cannot serve the mode); default all that can.
+    precision_ids: plan exactly these (an error if one cannot serve the mode); default all that can, with the file
+      "as stored" first when its bytes are the file's own (GGUF, safetensors). "stored" names that row explicitly.
     hidden: leave these out of the default set (the GUI's unticked precisions).
+    host: the machine's RAM and bandwidth for partial offload; None plans without offloading.
+    mixtures: per-tensor assignments (the lab's mixed-precision suggestion), each one more row after the others.
     """
+    stored = as_stored_precision(inv)
     chosen = precision_ids or tuple(p for p in formats.precision_ids() if p not in hidden)
-    precisions = [formats.get_precision(p) for p in chosen]
+    if stored is not None and precision_ids is None:
+        chosen = (AS_STORED, *chosen)
+    if AS_STORED in chosen and stored is None:
+        raise BadInputError(f"{inv.id}: 'stored' needs a model file (.gguf or .safetensors) whose bytes are known")
+    precisions = [stored if pid == AS_STORED else formats.get_precision(pid) for pid in chosen]
+    precisions += [register_mixture(m) for m in mixtures]
     if precision_ids:
         wrong = [p.id for p in precisions if not applicable(p, workload.mode)]
         if wrong:
@@ -176,45 +172,78 @@ def make_plan(inv: Inventory, workload: Workload, precision_ids: tuple[str, ...]
                                 f"use one of: {', '.join(valid)}")
     rows, skipped = [], []
     degrees = parallel_degrees(inv)
-    gpu_dependent = memory.depends_on_gpu(workload)
-    # GPUs with the same memory size and usable budget need the same count: work each distinct one out once.
-    keys = [(g.memory_bytes if gpu_dependent else 0, g.usable_bytes) for g in gpus]
-    distinct = sorted(set(keys))
-    slot = [distinct.index(k) for k in keys]
     for p in precisions:
-        if not applicable(p, workload.mode):
+        # fp32 training only on request: nobody fine-tunes in plain fp32 by default
+        if not applicable(p, workload.mode) or (workload.mode == "full" and not precision_ids
+                                                and p.storage_bits >= 32):
             skipped.append(p.id)
             continue
-        mem = memory.memory_breakdown(inv, p.id, workload, gpus[0].memory_bytes if gpus else None)
-        total = mem.total
-        answers: list[tuple[int | None, MemoryBreakdown | None]] = []
-        for gpu_memory, budget in distinct:
-            base = memory.memory_breakdown(inv, p.id, workload, gpu_memory) if gpu_dependent else mem
-            if base is mem and total <= budget:
-                answers.append((1, mem))
-            else:
-                answers.append(gpus_needed(inv, base, budget, degrees))
-        counts = tuple(answers[k][0] for k in slot)
-        shares = tuple(answers[k][1] for k in slot)
-        rows.append(PlanRow(precision=p, bits_per_weight=formats.bits_per_weight(inv, p.id), memory=mem,
-                            inventory=inv, workload=workload, gpu_list=gpus, counts=counts, per_gpu=shares))
-    return Plan(inventory=inv, workload=workload, rows=tuple(rows), skipped=tuple(skipped),
-                assumptions=assumptions(inv, workload, tuple(skipped)))
+        w = engines.resolve(workload, p.id, inv.source, inv.quantization)
+        rows.append(_row(inv, p, w, gpus, degrees, host))
+    notes = assumptions(inv, workload, tuple(skipped), host)
+    if inv.source != "gguf" and any(r.precision.family == "gguf" for r in rows):
+        notes += (memory.GGUF_FROM_CONFIG_NOTE,)
+    return Plan(inventory=inv, workload=workload, rows=tuple(rows), skipped=tuple(skipped), assumptions=notes,
+                warnings=plan_warnings(inv, workload), host=host)
 
 
-def assumptions(inv: Inventory, w: Workload, skipped: tuple[str, ...]) -> tuple[str, ...]:
+def _row(inv: Inventory, p: Precision, w: Workload, gpus: tuple[GPU, ...], degrees: tuple[int, ...],
+         host: Host | None) -> PlanRow:
+    """One precision's row: its memory (on the first GPU, for engines whose overhead depends on the GPU)."""
+    mem = memory.memory_breakdown(inv, p.id, w, gpus[0].memory_bytes if gpus else None)
+    return PlanRow(precision=p, bits_per_weight=formats.bits_per_weight(inv, p.id), memory=mem, inventory=inv,
+                   workload=w, gpu_list=gpus, as_stored=p.id == AS_STORED, host=host, degrees=degrees)
+
+
+def context_above_limit(inv: Inventory, w: Workload) -> bool:
+    arch = inv.arch
+    return bool(arch is not None and arch.max_context and w.context > arch.max_context and not arch.encoder_only)
+
+
+def plan_warnings(inv: Inventory, w: Workload) -> tuple[str, ...]:
+    """What a user must know before trusting the plan: a context beyond the model's limit, a guessed shape."""
+    out = []
+    if context_above_limit(inv, w):
+        out.append(f"context {w.context:,} tokens is above the model's limit of {inv.arch.max_context:,} "
+                   "(max_position_embeddings / context_length): the memory is planned as asked, but the model was "
+                   "not trained for it; quality past the limit needs RoPE scaling (YaRN) and is not guaranteed")
+    if inv.source == "count":
+        out.append("the model is a guess shaped from a bare parameter count; open its config.json or weights for "
+                   "exact numbers")
+    return tuple(out)
+
+
+def assumptions(inv: Inventory, w: Workload, skipped: tuple[str, ...], host: Host | None = None) -> tuple[str, ...]:
     out = list(inv.notes)
     out.append("bytes are exact integers; GiB = 2**30 bytes, GB = 10**9 bytes")
-    out.append(f"context {w.context:,} tokens per sequence (prompt + generated), batch {w.batch}, KV cache in {w.kv_dtype}")
-    out.append(f"runtime overhead from the '{w.engine}' preset" + (
-        f" overridden to {w.overhead_bytes:,} bytes" if w.overhead_bytes is not None else ""))
-    out.append("multi-GPU counts are tensor-parallel degrees that divide the attention heads; communication "
-               "buffers are not counted; each decode step on several GPUs waits for 2 all-reduces per layer of "
-               f"{speed.ALLREDUCE_LATENCY_S * 1e6:g} us")
-    out.append(f"speed: roofline estimate (decode bound by memory bandwidth x {speed.BANDWIDTH_EFFICIENCY:g}, "
-               f"prefill by compute x {speed.FLOPS_EFFICIENCY:g}); cost per million generated tokens at the decode rate")
+    out.append(f"context {w.context:,} tokens per sequence (prompt + generated), batch {w.batch}, "
+               f"KV cache in {w.kv_dtype}")
+    if w.engine == engines.AUTO:
+        out.append("engine auto: each row uses the engine its precision usually runs on (llama.cpp for GGUF, vLLM "
+                   "for GPTQ/AWQ/FP8/MXFP4/NVFP4, transformers for bitsandbytes, torchao and 16/32-bit); its "
+                   "runtime overhead preset, prompt chunking and multi-GPU layouts follow that engine")
+    else:
+        out.append(f"runtime overhead from the '{w.engine}' preset" + (
+            f" overridden to {w.overhead_bytes:,} bytes" if w.overhead_bytes is not None else ""))
+    out.append("placement: the cheapest of one GPU, a partial offload to host RAM (inference), and the fewest GPUs "
+               "by tensor parallelism (vLLM/SGLang; degrees that divide the heads) or layer split (any count: "
+               "llama.cpp --split-mode layer, vLLM --pipeline-parallel-size, accelerate device_map); "
+               "communication buffers are not counted")
+    if host is not None:
+        out.append(f"host: {host.ram_bytes / 2**30:,.0f} GiB RAM ({HOST_RESERVED_GIB} GiB kept for the system), "
+                   f"{host.bandwidth_bytes_per_s / 1e9:,.1f} GB/s memory bandwidth, PCIe "
+                   f"{host.pcie_bytes_per_s / 1e9:,.0f} GB/s")
+    if not w.is_training:
+        out.append("speeds are estimates: decode bound by memory bandwidth, prefill by the matmul rate the engine's "
+                   "kernels use, each calibrated per engine on published measurements (see each option's "
+                   "speed_basis); cost per million generated tokens at the decode rate")
     if skipped:
         out.append(f"mode '{w.mode}' skips precisions that cannot hold its weights: {', '.join(skipped)}")
+    out.extend(memory.assumption_lines(inv, w))
+    if w.is_training:
+        out.append(f"training speed: {6 if w.mode == 'full' else 4}N FLOPs per token (+2N with gradient "
+                   f"checkpointing), N = active parameters, at {TRAINING_MFU:.0%} of the GPUs' bf16 peak (MFU); "
+                   f"time and cost for {w.dataset_tokens:,} tokens x {w.epochs} epoch(s)")
     return tuple(out)
 
 

@@ -11,8 +11,8 @@ from quantcore.model.inventory import Inventory
 from quantcore.planner.workload import ALL_LINEAR
 
 FP32 = 4
+BF16 = 2
 MAIN_GRAD_BYTES = 4  # fp32 main gradients: Megatron-LM's "bf16 param, fp32 grads = 18 B/param" (2 + 4 + 12)
-FP32 = 4
 ADAM8_MIN_SIZE = 4096  # bitsandbytes Optimizer8bit min_8bit_size: smaller tensors keep 32-bit states
 ADAM8_BLOCK = 256  # bitsandbytes blockwise 8-bit states: one fp32 absmax per 256 values per state
 
@@ -30,10 +30,12 @@ _ALL_LINEAR_ROLES = ("attention", "mlp", "shared_expert")
 
 
 
-def optimizer_state_bytes(shapes: Counter[tuple[int, ...]], optimizer: str, master_weights: bool) -> int:
+def optimizer_state_bytes(shapes: Counter[tuple[int, ...]], optimizer: str, master_weights: bool,
+                          state_bytes: int = FP32) -> int:
     """Optimizer states of the trainable tensors (shape -> how many), plus an fp32 master copy when mixed precision.
 
-    adamw: two fp32 moments, 8 B/param (llm-analysis: 12 B/param with the master copy).
+    adamw: two fp32 moments, 8 B/param (llm-analysis: 12 B/param with the master copy); state_bytes=2 when torch
+      keeps them in the parameters' bf16 (torch.optim creates its states with zeros_like(param)).
     adamw8bit: bitsandbytes blockwise 8-bit moments, 2 B/param + 2 fp32 absmax per 256 values; tensors under
       4096 values keep fp32 moments (Optimizer8bit min_8bit_size).
     sgd: one fp32 momentum buffer, 4 B/param.
@@ -44,13 +46,13 @@ def optimizer_state_bytes(shapes: Counter[tuple[int, ...]], optimizer: str, mast
     for shape, count in shapes.items():
         n = math.prod(shape)
         if optimizer == "adamw":
-            per = 2 * FP32 * n
+            per = 2 * state_bytes * n
         elif optimizer == "adamw8bit":
             per = 2 * FP32 * n if n < ADAM8_MIN_SIZE else 2 * n + 2 * FP32 * -(-n // ADAM8_BLOCK)
         elif optimizer == "sgd":
-            per = FP32 * n
+            per = state_bytes * n
         elif optimizer == "adafactor":
-            per = FP32 * (math.prod(shape[:-2]) * (shape[-2] + shape[-1]) if len(shape) >= 2 else n)
+            per = state_bytes * (math.prod(shape[:-2]) * (shape[-2] + shape[-1]) if len(shape) >= 2 else n)
         else:
             raise BadInputError(f"unknown optimizer {optimizer!r}; choose adamw, adamw8bit, sgd or adafactor")
         if master_weights:

@@ -9,8 +9,15 @@ from quantcore.errors import BadInputError
 MODES = ("inference", "full", "lora", "qlora")
 TRAINING_MODES = ("full", "lora", "qlora")
 OPTIMIZERS = ("adamw", "adamw8bit", "sgd", "adafactor")
-RECOMPUTE = ("none", "selective", "full")
-ENGINES = ("none", "hf", "vllm", "llamacpp", "sglang")
+RECOMPUTE = ("auto", "none", "selective", "full")  # auto: full (checkpointing) for LoRA/QLoRA, none otherwise
+# Full fine-tuning recipes, named as users of each stack know them (what each keeps per parameter, see training.py).
+RECIPES = ("bf16-mixed", "bf16-pure", "hf-trainer")
+RECIPE_LABELS = {
+    "bf16-mixed": "bf16 mixed (fp32 master, Megatron/DeepSpeed)",
+    "bf16-pure": "pure bf16 (torch AdamW on a bf16 model)",
+    "hf-trainer": "HF Trainer bf16=True (fp32 weights, autocast)",
+}
+ENGINES = ("auto", "none", "hf", "vllm", "llamacpp", "sglang")
 
 ALL_LINEAR = "all-linear"
 # Tensor kinds (llama.cpp vocabulary, see quantcore.model.inventory) a LoRA adapter may be attached to.
@@ -32,6 +39,7 @@ MAX_BATCH = 65_536
 MAX_CONTEXT = 16_777_216
 MAX_LORA_RANK = 4096
 MAX_PARALLEL = 4096
+MAX_DATASET_TOKENS = 10**15
 
 
 @dataclass(frozen=True)
@@ -44,13 +52,17 @@ class Workload:
     kv_dtype: str = "fp16"
     flash_attention: bool = True  # also stands for PyTorch SDPA's memory-efficient kernels
     optimizer: str = "adamw"  # adamw | adamw8bit | sgd | adafactor
-    recompute: str = "none"  # activation recomputation: none | selective | full
+    recompute: str = "auto"  # activation recomputation: auto | none | selective | full (gradient checkpointing)
+    recipe: str = "bf16-mixed"  # full fine-tuning recipe: bf16-mixed | bf16-pure | hf-trainer (see RECIPE_LABELS)
+    dataset_tokens: int = 100_000_000  # training tokens per epoch (training time and cost)
+    epochs: int = 1
+    ubatch: int = 512  # llama.cpp n_ubatch: tokens per physical batch (its compute buffer holds their logits)
     lora_rank: int = 16
     lora_targets: tuple[str, ...] = ("attn_q", "attn_k", "attn_v", "attn_output")
     zero_stage: int = 0  # DeepSpeed ZeRO 0-3 (FSDP full sharding = 3)
     data_parallel: int = 1  # GPUs the ZeRO/FSDP states are sharded over
     tensor_parallel: int = 1
-    engine: str = "hf"  # runtime-overhead preset: none | hf | vllm | llamacpp | sglang
+    engine: str = "auto"  # auto (per precision, see planner.engines) | none | hf | vllm | llamacpp | sglang
     overhead_bytes: int | None = None  # explicit override of the overhead line (bytes per GPU)
     gpu_memory_utilization: float | None = None  # share of VRAM the engine may take; None = engine default
 
@@ -68,11 +80,20 @@ class Workload:
     def is_training(self) -> bool:
         return self.mode in TRAINING_MODES
 
+    @property
+    def effective_recompute(self) -> str:
+        """"auto" resolved as practitioners run it: LoRA/QLoRA with gradient checkpointing (peft's
+        prepare_model_for_kbit_training turns it on), full fine-tunes and inference without."""
+        if self.recompute != "auto":
+            return self.recompute
+        return "full" if self.mode in ("lora", "qlora") else "none"
+
     def validate(self) -> None:
         """Raise BadInputError (one line, saying what is allowed) for the first field that makes no sense."""
         _choice("mode", self.mode, MODES)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("recompute", self.recompute, RECOMPUTE)
+        _choice("recipe", self.recipe, RECIPES)
         _choice("engine", self.engine, ENGINES)
         _int_in("batch", self.batch, 1, MAX_BATCH)
         _int_in("context", self.context, 1, MAX_CONTEXT)
@@ -80,6 +101,9 @@ class Workload:
         _int_in("lora_rank", self.lora_rank, 1, MAX_LORA_RANK)
         _int_in("data_parallel", self.data_parallel, 1, MAX_PARALLEL)
         _int_in("tensor_parallel", self.tensor_parallel, 1, MAX_PARALLEL)
+        _int_in("dataset_tokens", self.dataset_tokens, 0, MAX_DATASET_TOKENS)
+        _int_in("epochs", self.epochs, 1, 10_000)
+        _int_in("ubatch", self.ubatch, 1, MAX_CONTEXT)
         if not isinstance(self.flash_attention, bool):
             raise BadInputError(f"flash_attention must be true or false, not {self.flash_attention!r}")
         _targets(self.lora_targets, needed=self.mode in ("lora", "qlora"))

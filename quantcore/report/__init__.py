@@ -1,1 +1,1 @@
-"""Plans (and lab results) rendered for people: terminal text, JSON, CSV, Markdown."""
+"""Plans (and lab results) rendered for people: terminal text, and reports as PDF, HTML, Markdown, CSV and JSON."""

@@ -1,49 +1,66 @@
-"""Plan reports as text: a terminal table view, and .json / .csv / .md files written atomically."""
+"""A plan as terminal text (the tables `quantplanner plan` prints); report files are written by report.write."""
 from __future__ import annotations
 
-import csv
-import io
-import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from quantcore.errors import BadInputError, one_line
+from quantcore.errors import one_line
+from quantcore.report.write import REPORT_SUFFIXES, write_report
 from quantcore.units import format_bytes
 
+__all__ = ["REPORT_SUFFIXES", "render_plan_text", "table", "write_report"]
+
 COMPONENTS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "adapters", "overhead", "total")
-REPORT_SUFFIXES = (".json", ".csv", ".md")
 
 
 def render_plan_text(data: dict[str, Any], unit: str = "GiB") -> str:
-    """A terminal view of a plan dict: model line, memory table, one table per GPU."""
+    """A terminal view of a plan dict: model line, warnings, memory table, one table per GPU, recommendations."""
     m, w = data["model"], data["workload"]
+    guessed = " - a GUESS from a bare parameter count" if m.get("guessed") else ""
     lines = [f"{m['id']}  ({m['architecture']}, {m['parameters'] / 1e9:,.2f}B parameters"
              + (f", {m['active_parameters'] / 1e9:,.2f}B active" if m["active_parameters"] != m["parameters"] else "")
-             + f", from {m['source']})",
-             f"mode {w['mode']}, batch {w['batch']}, context {w['context']:,}, KV {w['kv_dtype']}", ""]
-    headers = ["precision", "bits/w"] + [c.replace("_", " ") for c in COMPONENTS]
-    rows = [[r["precision"], f"{r['bits_per_weight']:.2f}"] + [_fmt(r["memory"][c], unit) for c in COMPONENTS]
-            for r in data["rows"]]
+             + f", from {m['source']}{guessed})",
+             f"mode {w['mode']}, batch {w['batch']}, context {w['context']:,}, KV {w['kv_dtype']}, "
+             f"engine {w.get('engine', 'hf')}" + (f", host RAM {format_bytes(w['host_ram_bytes'], unit, 0)}"
+                                                  if w.get("host_ram_bytes") else "")]
+    lines += [f"warning: {x}" for x in data.get("warnings", [])]
+    lines += ["", f"memory in {unit} (the whole model, before it is split over GPUs):"]
+    headers = ["precision", "bits/w", "engine"] + [c.replace("_", " ") for c in COMPONENTS]
+    rows = [[r.get("label", r["precision"]) if r.get("as_stored") else r["precision"], f"{r['bits_per_weight']:.2f}",
+             r.get("engine", "-")] + [_fmt(r["memory"][c], unit) for c in COMPONENTS] for r in data["rows"]]
     lines.append(table(headers, rows))
     gpu_ids = [g["gpu"] for g in data["rows"][0]["gpus"]] if data["rows"] else []
     for i, gid in enumerate(gpu_ids):
         g0 = data["rows"][0]["gpus"][i]
-        lines += ["", f"{g0['name']} ({format_bytes(g0['usable_bytes'], unit)} usable)"]
+        lines += ["", f"{g0['name']} ({format_bytes(g0['usable_bytes'], unit)} usable); speeds are estimates"]
         rows = []
+        training = "training" in g0  # training plans: throughput, time and cost of the dataset, no decode speed
         for r in data["rows"]:
             g = r["gpus"][i]
-            rows.append([r["precision"], "yes" if g["fits"] else "no", str(g["count"] or "> 64"),
-                         _money(g["purchase_usd"]), _money(g["hourly_usd"], 2),
-                         _num(g["decode_tokens_per_s"]), _money(g["cost_per_million_tokens"], 2),
-                         f"{g['max_context']:,}" if g.get("max_context") else "-"])
-        lines.append(table(["precision", "fits on 1", "GPUs", "purchase", "per hour", "decode tok/s",
-                            "$/M tokens", "max context"], rows))
+            place = g.get("placement") or {}
+            t = g.get("training") or {}
+            speed = ([_num(t.get("tokens_per_s")), _num(t.get("hours")), _money(t.get("cost_usd"))] if training else
+                     [_num(g["decode_tokens_per_s"]), _num(g["prefill_tokens_per_s"], 0),
+                      _money(g["cost_per_million_tokens"], 2)])
+            rows.append([r["precision"], place.get("badge", "yes" if g["fits"] else "no"),
+                         str(g["count"] or "> 64"), _host(place, unit), _money(g["purchase_usd"]),
+                         _money(g["hourly_usd"], 2)] + speed
+                        + [f"{g['max_context']:,}" if g.get("max_context") else "-"])
+        speed_headers = (["train tok/s", "hours", "cost"] if training
+                         else ["decode tok/s", "prefill tok/s", "$/M tokens"])
+        lines.append(table(["precision", "placement", "GPUs", "host RAM", "purchase", "per hour"] + speed_headers
+                           + ["max context (tokens)"], rows))
+        rec = (data.get("recommendations") or [None] * len(gpu_ids))[i]
+        if rec:
+            lines.append(f"recommendation: {rec['text']}")
+            lines += [f"  caveat: {c}" for c in rec["caveats"] if c not in data.get("warnings", [])[:1]]
     if data["skipped"]:
         lines += ["", f"skipped for mode {w['mode']}: {', '.join(data['skipped'])}"]
     lines += ["", "assumptions:"] + [f"  - {a}" for a in data["assumptions"]]
     return "\n".join(one_line(line, 100_000) for line in "\n".join(lines).split("\n"))  # names from files: escaped
+
+
+def _host(place: dict[str, Any], unit: str) -> str:
+    return format_bytes(place["host_bytes"], unit, 1) if place.get("host_bytes") else "-"
 
 
 def _fmt(n: int, unit: str) -> str:
@@ -54,8 +71,8 @@ def _money(x: float | None, digits: int = 0) -> str:
     return "-" if x is None else f"${x:,.{digits}f}"
 
 
-def _num(x: float | None) -> str:
-    return "-" if x is None else f"{x:,.1f}"
+def _num(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None else f"{x:,.{digits}f}"
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -65,75 +82,3 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
-
-
-def markdown_text(text: object) -> str:
-    """Text safe inside a Markdown line: one line, and every character Markdown or HTML would read as markup
-    escaped (a model id like `<img src=x onerror=...>` or `[x](javascript:...)` stays text)."""
-    line = one_line(text, 2000)
-    line = "".join("\\" + c if c in _MD_SPECIAL else c for c in line)
-    return line.replace("<", "&lt;").replace(">", "&gt;")
-
-
-_MD_SPECIAL = set("\\`*_{}[]()#+-.!|~&")
-
-
-def _fenced(text: str) -> str:
-    """A code block that no run of backticks inside `text` can close early."""
-    longest = max((len(run) for run in text.split("\n") for run in _backtick_runs(run)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}\n{text}\n{fence}"
-
-
-def _backtick_runs(line: str) -> list[str]:
-    import re
-
-    return re.findall(r"`+", line)
-
-
-def write_report(path: Path, data: dict[str, Any], unit: str = "GiB") -> None:
-    """Write the plan as .json, .csv or .md atomically (temp file in the same folder, then rename); any file
-    system failure is one BadInputError line, and no temporary file is left behind."""
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        try:
-            text = json.dumps(data, indent=1, allow_nan=False) + "\n"
-        except ValueError:
-            raise BadInputError(f"{path}: the plan holds a number that is not finite; not written") from None
-    elif suffix == ".csv":
-        buf = io.StringIO()
-        wr = csv.writer(buf)
-        wr.writerow(["precision", "bits_per_weight"] + [f"{c}_bytes" for c in COMPONENTS]
-                    + ["gpu", "gpu_count", "fits_on_one", "purchase_usd", "hourly_usd", "decode_tokens_per_s",
-                       "cost_per_million_tokens", "max_context"])
-        for r in data["rows"]:
-            for g in r["gpus"] or [None]:
-                wr.writerow([r["precision"], r["bits_per_weight"]] + [r["memory"][c] for c in COMPONENTS]
-                            + ([g["gpu"], g["count"], g["fits"], g["purchase_usd"], g["hourly_usd"],
-                                g["decode_tokens_per_s"], g["cost_per_million_tokens"], g.get("max_context")]
-                               if g else [""] * 8))
-        text = buf.getvalue()
-    else:
-        text = f"# Plan: {markdown_text(data['model']['id'])}\n\n{_fenced(render_plan_text(data, unit))}\n"
-    _write_atomic(path, text)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    tmp: str | None = None
-    try:
-        if not parent.is_dir():
-            raise BadInputError(f"{path}: folder {parent} does not exist")
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".quantplanner-", suffix=".tmp")  # short: long names fail
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:                  # at the rename, cleanly
-            fh.write(text)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot write report ({exc.strerror or exc.__class__.__name__})") from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass

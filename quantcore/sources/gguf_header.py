@@ -9,7 +9,9 @@ from quantcore.model.bounds import (CONTEXT, EXPERTS, HEADS, HIDDEN, LAYERS, OTH
                                     check_inventory)
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 from quantcore.model.naming import classify, layer_of
-from quantcore.sources.safe_io import open_regular
+from quantcore.sources.gguf_scan import ggml_types, read_header
+from quantcore.sources.gguf_scan import tensor_bytes as scan_tensor_bytes
+from quantcore.sources.local_name import local_model_name
 
 # GGUF file type ids (general.file_type, llama.cpp's LLAMA_FTYPE_MOSTLY_*) -> our precision ids.
 _FILE_TYPES = {0: "fp32", 1: "fp16", 7: "q8_0", 2: "q4_0", 10: "q2_k", 12: "q3_k_m", 15: "q4_k_m",
@@ -23,17 +25,28 @@ MAX_META_ARRAY = 1 << 16  # longer metadata arrays (vocabularies, merges) are no
 
 
 def read_gguf(path: Path) -> Inventory:
-    """The inventory of a local .gguf file: every tensor with its stored type and bytes, plus metadata."""
-    from gguf import GGUFReader
+    """The inventory of a local .gguf file: every tensor with its stored type and bytes, plus metadata.
 
-    with open_regular(path, "GGUF file") as fh:  # a regular file: a FIFO named x.gguf never blocks
+    The header is walked by gguf_scan (tokenizer arrays skipped by length): milliseconds, where parsing it with
+    gguf.GGUFReader builds an object per vocabulary entry and takes seconds."""
+    meta, tensors = scanned_parts(*read_header(path)[:2], where=str(path))
+    return gguf_inventory(meta, tensors, str(path), local_model_name(path))
+
+
+def scanned_parts(meta: dict[str, Any], tensors: list[tuple[str, tuple[int, ...], int, int]],
+                  where: str = "GGUF file") -> tuple[dict[str, Any], tuple[TensorInfo, ...]]:
+    """Metadata (tokenizer arrays left out) and TensorInfos from gguf_scan.scan's output."""
+    types = ggml_types()
+    out = []
+    for name, dims, type_id, _offset in tensors:
         try:
-            reader = GGUFReader(fh, "r")  # type: ignore[arg-type]  # np.memmap maps the open file
-            meta, tensors = gguf_parts(reader)
-        except READER_ERRORS as exc:
-            raise ModelFileError(f"{path}: not a readable GGUF file ({exc.__class__.__name__}: "
-                                 f"{str(exc)[:120]})") from None
-    return gguf_inventory(meta, tensors, str(path), path.stem)
+            nbytes = scan_tensor_bytes(dims, type_id, name)
+        except ValueError as exc:
+            raise ModelFileError(f"{where}: {exc}") from None
+        role, kind = classify(name)
+        out.append(TensorInfo(name=name, shape=tuple(int(d) for d in reversed(dims)), dtype=types[type_id][0],
+                              role=role, kind=kind, layer=layer_of(name), nbytes=nbytes))
+    return {k: v for k, v in meta.items() if not k.startswith("tokenizer.ggml.")}, tuple(out)
 
 
 def gguf_parts(reader: Any) -> tuple[dict[str, Any], tuple[TensorInfo, ...]]:

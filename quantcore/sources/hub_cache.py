@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from quantcore.errors import ModelFileError
 from quantcore.sources.hub_api import is_commit, is_repo_id
-from quantcore.sources.safe_io import read_bytes, read_json, under
+from quantcore.sources.safe_io import read_bytes, read_json, safe_name, under
 
 SCHEMA = "quantplanner.hub-cache/1"
 MAX_ENTRY_BYTES = 256 << 20
@@ -54,6 +54,14 @@ def _ref_path(repo_id: str, revision: str) -> Path:
     if not name or name in (".", "..") or len(name) > 255:
         raise ValueError(f"not a revision name: {revision!r}")
     return _inside(_repo_dir(repo_id) / "refs" / name)
+
+
+def shard_path(repo_id: str, commit: str, filename: str) -> Path:
+    """Where a downloaded weights file of a repo at a commit is kept (inside the cache root; ValueError for a repo
+    id, commit or file name that is not one)."""
+    if not is_commit(commit) or not safe_name(filename):
+        raise ValueError(f"not a commit and file name: {commit!r}, {filename!r}")
+    return _inside(_repo_dir(repo_id) / "files" / commit / filename)
 
 
 def save_ref(repo_id: str, revision: str, commit: str) -> None:

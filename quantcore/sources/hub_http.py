@@ -2,10 +2,12 @@
 deadline, range reads, and one actionable error line for whatever the network or the server did."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from typing import Any, BinaryIO, Callable, Iterator, TypeVar
 
 from quantcore.errors import (HubCancelledError, HubError, HubGatedRepoError, HubOfflineError, HubRateLimitError,
                               HubRepoNotFoundError, HubRevisionNotFoundError, HubServerError, HubTimeoutError,
@@ -106,6 +108,18 @@ def read_range(repo_id: str, revision: str, commit: str, filename: str, start: i
     return with_retries(call, repo_id, revision, filename)
 
 
+def download_to(repo_id: str, revision: str, commit: str, filename: str, fh: BinaryIO, cap: int) -> int:
+    """A whole repo file streamed into the open file `fh` (emptied again before each try), at most `cap` bytes,
+    within the operation's budget (safe_http: deadline, cancel) and retries; the bytes written."""
+    def call() -> int:
+        fh.seek(0)
+        fh.truncate()
+        _get_ok(_file_url(repo_id, commit, filename), cap, None, repo_id, revision, filename, sink=fh.write)
+        return fh.tell()
+
+    return with_retries(call, repo_id, revision, filename)
+
+
 def _file_url(repo_id: str, commit: str, filename: str) -> str:
     from huggingface_hub import hf_hub_url
 
@@ -121,8 +135,9 @@ class _Status(Exception):
 
 
 def _get_ok(url: str, cap: int, stop_at: int | None, repo_id: str, revision: str | None, what: str,
-            extra: dict[str, str] | None = None) -> safe_http.Answer:
-    answer = safe_http.get(url, {**headers(), **(extra or {})}, cap=cap, timeout=TIMEOUT_S, stop_at=stop_at)
+            extra: dict[str, str] | None = None, sink: Callable[[bytes], object] | None = None) -> safe_http.Answer:
+    answer = safe_http.get(url, {**headers(), **(extra or {})}, cap=cap, timeout=TIMEOUT_S, stop_at=stop_at,
+                           sink=sink)
     if answer.status >= 400:
         raise _Status(answer.status, answer.headers)
     return answer
@@ -135,9 +150,44 @@ def check_cancel(cancel: threading.Event | None, repo_id: str) -> None:
         raise HubCancelledError(f"fetching {repo_id} was cancelled")
 
 
+class _Command:
+    """One command line run: once the Hub has given no answer in it, it is not asked again in that run (a `fit`
+    over several Hub models would otherwise wait out one deadline per model)."""
+
+    def __init__(self) -> None:
+        self.silent: str | None = None  # the endpoint that gave no answer
+
+
+_COMMAND: contextvars.ContextVar[_Command | None] = contextvars.ContextVar("quantplanner_hub_command", default=None)
+
+
+@contextlib.contextmanager
+def one_command() -> Iterator[None]:
+    """The scope of one CLI command (quantcore.cli.main): inside it, a Hub that timed out is not asked again, so a
+    silent Hub costs one deadline (safe_http.DEADLINE_S) per command, whatever the command asks of it."""
+    token = _COMMAND.set(_Command())
+    try:
+        yield
+    finally:
+        _COMMAND.reset(token)
+
+
 def with_retries(call: Callable[[], T], repo_id: str, revision: str | None, what: str) -> T:
     """call(), retried on timeouts, broken connections and HTTP 408/429/5xx with exponential backoff, as many times
     as the operation's budget allows and never past its deadline; every failure translated into one line."""
+    command = _COMMAND.get()
+    if command is not None and command.silent == endpoint():
+        raise HubTimeoutError(f"{endpoint()} gave no answer earlier in this command, so it is not asked again ({what} "
+                              f"of {repo_id}): try again later, or check the network and HF_ENDPOINT")
+    try:
+        return _with_retries(call, repo_id, revision, what)
+    except HubTimeoutError:
+        if command is not None:
+            command.silent = endpoint()
+        raise
+
+
+def _with_retries(call: Callable[[], T], repo_id: str, revision: str | None, what: str) -> T:
     import httpx2
 
     b = safe_http.current()

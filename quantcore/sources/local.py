@@ -12,6 +12,7 @@ from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 from quantcore.sources import safetensors_header
 from quantcore.sources.gguf_header import read_gguf
 from quantcore.sources.hub_quant import checkpoint_precision, logical_tensors
+from quantcore.sources.local_name import local_model_name
 from quantcore.sources.safe_io import probe, safe_name
 from quantcore.sources.safe_io import read_json as safe_read_json
 
@@ -28,12 +29,14 @@ def load_path(path: Path) -> Inventory:
         return read_gguf(path)
     if suffix == ".safetensors":
         config = _sibling_config(path)
-        return inventory_from_tensors(safetensors_header.read_file(path), path.stem, config, str(path))
+        return inventory_from_tensors(safetensors_header.read_file(path), local_model_name(path, config), config,
+                                      str(path))
     if suffix == ".json":
         data = read_json(path)
         if isinstance(data, dict) and "weight_map" in data:
             return _from_index(path, data)
-        return inventory_from_config(data, str(path))
+        inv = inventory_from_config(data, str(path))
+        return replace(inv, id=local_model_name(path, data if isinstance(data, dict) else None))
     raise ModelFileError(f"{path}: not a model file (expected a folder, config.json, .safetensors or .gguf)")
 
 
@@ -50,14 +53,14 @@ def _load_folder(folder: Path) -> Inventory:
     shards = sorted(_listed(folder, "*.safetensors"))
     if shards:
         tensors = [t for s in shards for t in safetensors_header.read_file(s)]
-        return inventory_from_tensors(tensors, folder.name, config, str(folder))
+        return inventory_from_tensors(tensors, local_model_name(folder, config), config, str(folder))
     ggufs = sorted(_listed(folder, "*.gguf"))
     if len(ggufs) == 1:
         return read_gguf(ggufs[0])
     if len(ggufs) > 1:
         raise ModelFileError(f"{folder}: holds {len(ggufs)} .gguf files; open one of them")
     if config is not None:
-        inv = inventory_from_config(config, folder.name)
+        inv = replace(inventory_from_config(config, str(folder)), id=local_model_name(folder, config))
         return replace(inv, notes=inv.notes + ("no weight files here: counted analytically from config.json",))
     raise ModelFileError(f"{folder}: no config.json, .safetensors or .gguf file in this folder")
 
@@ -82,7 +85,8 @@ def _from_index(index: Path, data: Any) -> Inventory:
     if missing:
         raise ModelFileError(f"{index}: shard {missing[0]} is missing ({len(missing)} of {len(shards)} missing)")
     tensors = [t for s in shards for t in safetensors_header.read_file(folder / s)]
-    return inventory_from_tensors(tensors, folder.name, _sibling_config(folder / "config.json"), str(folder))
+    config = _sibling_config(folder / "config.json")
+    return inventory_from_tensors(tensors, local_model_name(folder, config), config, str(folder))
 
 
 def _sibling_config(path: Path) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urljoin, urlsplit
 
 DEADLINE_S = 15.0  # one Hub operation (a plan's fetch, a search, an app load), all requests and retries together
@@ -123,10 +123,11 @@ class Answer:
 
 
 def get(url: str, headers: dict[str, str], *, cap: int, timeout: float, stop_at: int | None = None,
-        b: Budget | None = None) -> Answer:
+        b: Budget | None = None, sink: Callable[[bytes], object] | None = None) -> Answer:
     """GET `url` within budget `b` (default: current()): body refused past `cap` bytes (BodyTooLarge), or simply
     cut at `stop_at` bytes (range reads from a server that ignores Range). Error statuses come back with an empty
-    body (their bodies are never read)."""
+    body (their bodies are never read). With `sink` (a file's write), the body is handed over chunk by chunk
+    instead of kept (a download), still within `cap`; the Answer's body is then empty."""
     import httpx2
     from huggingface_hub.utils import get_session
 
@@ -153,7 +154,7 @@ def get(url: str, headers: dict[str, str], *, cap: int, timeout: float, stop_at:
             if status >= 400:
                 _drain(response, got)
                 return Answer(status, got, b"", url)
-            body = _read_body(response, got, cap, stop_at, b, dog, wait)
+            body = _read_body(response, got, cap, None if sink is not None else stop_at, b, dog, wait, sink)
             return Answer(status, got, body, url)
     raise BadEncoding(f"more than {MAX_REDIRECTS} redirects")
 
@@ -179,7 +180,7 @@ def _send(client: Any, url: str, headers: dict[str, str], wait: float, b: Budget
 
 
 def _read_body(response: Any, headers: dict[str, str], cap: int, stop_at: int | None, b: Budget,
-               dog: _Watchdog, wait: float) -> bytes:
+               dog: _Watchdog, wait: float, sink: Callable[[bytes], object] | None = None) -> bytes:
     import httpx2
 
     limit = cap if stop_at is None else min(cap, stop_at)
@@ -189,12 +190,17 @@ def _read_body(response: Any, headers: dict[str, str], cap: int, stop_at: int | 
         raise BodyTooLarge(cap, announced)
     inflate = _inflater(encoding)
     buf = bytearray()
+    count = 0
     try:
         for chunk in response.iter_raw():
             if inflate is not None:
-                chunk = inflate.decompress(chunk, limit + 1 - len(buf))
-            buf += chunk
-            if len(buf) > limit or (inflate is not None and inflate.unconsumed_tail):
+                chunk = inflate.decompress(chunk, limit + 1 - count)
+            count += len(chunk)
+            if sink is not None and count <= limit:
+                sink(chunk)
+            elif sink is None:
+                buf += chunk
+            if count > limit or (inflate is not None and inflate.unconsumed_tail):
                 if stop_at is not None and stop_at <= cap:
                     return bytes(buf[:stop_at])
                 raise BodyTooLarge(cap)

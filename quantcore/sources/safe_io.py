@@ -124,15 +124,17 @@ def _toml_depth(raw: bytes) -> int:
 
 
 def parse_json(raw: bytes | str, where: str, what: str = "JSON",
-               error: type[QuantPlannerError] = ModelFileError) -> Any:
+               error: type[QuantPlannerError] = ModelFileError, *, finite: bool = False) -> Any:
     """JSON bytes parsed, refused with one line when malformed, nested deeper than MAX_DEPTH, or holding a number
-    too long to convert; never a RecursionError or ValueError traceback."""
+    too long to convert; never a RecursionError or ValueError traceback. With `finite`, NaN, Infinity and numbers
+    that overflow a float (1e400) are refused too (strict JSON, as a saved plan must be)."""
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     depth = nesting_depth(data)
     if depth > MAX_DEPTH:
         raise error(f"{where}: {what} nests {depth:,} levels deep (at most {MAX_DEPTH}); refusing")
+    strict: dict[str, Any] = {"parse_constant": _not_finite, "parse_float": _finite_float} if finite else {}
     try:
-        return json.loads(data)
+        return json.loads(data, **strict)
     except json.JSONDecodeError as exc:
         raise error(f"{where}: {what} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") \
             from None
@@ -142,10 +144,21 @@ def parse_json(raw: bytes | str, where: str, what: str = "JSON",
         raise error(f"{where}: unusable {what} ({exc.__class__.__name__}: {str(exc)[:80]})") from None
 
 
+def _not_finite(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:40]} is too large for a number")
+    return value
+
+
 def read_json(path: str | os.PathLike[str], cap: int, what: str = "JSON file",
-              error: type[QuantPlannerError] = ModelFileError) -> Any:
+              error: type[QuantPlannerError] = ModelFileError, *, finite: bool = False) -> Any:
     """A JSON file of at most `cap` bytes, parsed with parse_json's bounds."""
-    return parse_json(read_bytes(path, cap, what, error), os.fspath(path), what, error)
+    return parse_json(read_bytes(path, cap, what, error), os.fspath(path), what, error, finite=finite)
 
 
 def parse_toml(raw: bytes, where: str, error: type[QuantPlannerError] = ModelFileError) -> dict[str, Any]:

@@ -1,0 +1,150 @@
+/* Fused CPU loops of the quantizers (compiled on first use by formats/native.py; pure-torch fallbacks exist).
+ * Each loop does, element by element, exactly the float32 arithmetic of the reference library named above it,
+ * so the results are bit-identical; the point is one pass over memory instead of many. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline float bf16_to_f32(uint16_t v) {
+    uint32_t u = (uint32_t)v << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline void load_block(const void *x, int is_bf16, int64_t start, int64_t len, float *dst) {
+    if (is_bf16) {
+        const uint16_t *p = (const uint16_t *)x + start;
+        for (int64_t j = 0; j < len; j++) dst[j] = bf16_to_f32(p[j]);
+    } else {
+        memcpy(dst, (const float *)x + start, (size_t)len * sizeof(float));
+    }
+}
+
+/* bitsandbytes quantize_4bit (default backend, used on CPU): absmax per block; full blocks are scaled by the
+ * reciprocal (x * (1 / max(absmax, 1e-38))), the last partial block by division; clamp to [-1, 1]; the code index
+ * is the number of sorted-code midpoints strictly below the value (torch.bucketize, right=False), mapped through
+ * `order` (identity for NF4, the argsort of the FP4 code); two codes per byte, the first in the high nibble. */
+static inline uint8_t code_index(float s, const float *bounds) {
+    int q = 0;
+    for (int k = 0; k < 15; k++) q += (s > bounds[k]);
+    return (uint8_t)q;
+}
+
+void qp_bnb4(const void *x, int is_bf16, int64_t n, int64_t bs, const float *bounds, const uint8_t *order,
+             uint8_t *packed, float *absmax) {
+    const int64_t full = n / bs, rem = n % bs;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < full; b++) {
+        float v[4096];
+        uint8_t q[4096];
+        load_block(x, is_bf16, b * bs, bs, v);
+        float am = 0.0f;
+        for (int64_t j = 0; j < bs; j++) am = fmaxf(am, fabsf(v[j]));
+        absmax[b] = am;
+        const float r = 1.0f / (am < 1e-38f ? 1e-38f : am);
+        for (int64_t j = 0; j < bs; j++) {
+            float s = v[j] * r;
+            s = s < -1.0f ? -1.0f : (s > 1.0f ? 1.0f : s);
+            q[j] = code_index(s, bounds);
+        }
+        if (order)
+            for (int64_t j = 0; j < bs; j++) q[j] = order[q[j]];
+        uint8_t *out = packed + (b * bs) / 2;
+        for (int64_t j = 0; j < bs / 2; j++) out[j] = (uint8_t)((q[2 * j] << 4) | q[2 * j + 1]);
+    }
+    if (rem) {
+        float v[4097];
+        uint8_t q[4097];
+        load_block(x, is_bf16, full * bs, rem, v);
+        float am = 0.0f;
+        for (int64_t j = 0; j < rem; j++) am = fmaxf(am, fabsf(v[j]));
+        absmax[full] = am;
+        const float d = am < 1e-38f ? 1e-38f : am;
+        for (int64_t j = 0; j < rem; j++) {
+            float s = v[j] / d;
+            s = s < -1.0f ? -1.0f : (s > 1.0f ? 1.0f : s);
+            q[j] = code_index(s, bounds);
+        }
+        int64_t m = rem;
+        if (m % 2) q[m++] = code_index(0.0f, bounds); /* bnb pads the scaled values with one 0 */
+        if (order)
+            for (int64_t j = 0; j < m; j++) q[j] = order[q[j]];
+        uint8_t *out = packed + (full * bs) / 2;
+        for (int64_t j = 0; j < m / 2; j++) out[j] = (uint8_t)((q[2 * j] << 4) | q[2 * j + 1]);
+    }
+}
+
+/* bitsandbytes int8_vectorwise_quant (threshold 0): row_stats = max|row| (fp32),
+ * CB = round_half_even(x * (reciprocal(row_stats) * 127)) as int8; an all-zero row gives zeros. */
+void qp_int8_rows(const void *x, int is_bf16, int64_t rows, int64_t cols, int8_t *out, float *stats) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        float am = 0.0f;
+        if (is_bf16) {
+            const uint16_t *p = (const uint16_t *)x + r * cols;
+            for (int64_t j = 0; j < cols; j++) am = fmaxf(am, fabsf(bf16_to_f32(p[j])));
+        } else {
+            const float *p = (const float *)x + r * cols;
+            for (int64_t j = 0; j < cols; j++) am = fmaxf(am, fabsf(p[j]));
+        }
+        stats[r] = am;
+        int8_t *o = out + r * cols;
+        if (am == 0.0f) {
+            memset(o, 0, (size_t)cols);
+            continue;
+        }
+        const float m = (1.0f / am) * 127.0f;
+        if (is_bf16) {
+            const uint16_t *p = (const uint16_t *)x + r * cols;
+            for (int64_t j = 0; j < cols; j++) o[j] = (int8_t)nearbyintf(bf16_to_f32(p[j]) * m);
+        } else {
+            const float *p = (const float *)x + r * cols;
+            for (int64_t j = 0; j < cols; j++) o[j] = (int8_t)nearbyintf(p[j] * m);
+        }
+    }
+}
+
+/* torchao quantize_affine on float32 weights, per group of `group` along each row:
+ * q = clamp(round_half_even(x * inv[g]) + zero[g], qmin, qmax), where inv is the reciprocal of the stored scale
+ * as torch computes it in the scale's dtype; the codes of each group are packed LSB-first, `bits` bits each, into
+ * group*bits/8 bytes (a partial last group is padded with zero codes). */
+void qp_affine(const void *x, int is_bf16, int64_t rows, int64_t cols, int64_t group, int bits, const float *inv,
+               const float *zero, float qmin, float qmax, uint8_t *out) {
+    const int64_t groups = (cols + group - 1) / group;
+    const int64_t gbytes = group * bits / 8;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        float v[1024];
+        uint8_t q[1024];
+        for (int64_t g = 0; g < groups; g++) {
+            const int64_t start = g * group;
+            const int64_t len = cols - start < group ? cols - start : group;
+            load_block(x, is_bf16, r * cols + start, len, v);
+            const float s = inv[r * groups + g], z = zero[r * groups + g];
+            for (int64_t j = 0; j < len; j++) {
+                float t = nearbyintf(v[j] * s) + z;
+                t = t < qmin ? qmin : (t > qmax ? qmax : t);
+                q[j] = (uint8_t)(int)t;
+            }
+            for (int64_t j = len; j < group; j++) q[j] = 0;
+            uint8_t *o = out + (r * groups + g) * gbytes;
+            if (bits == 8) {
+                memcpy(o, q, (size_t)group);
+            } else if (bits == 4) {
+                for (int64_t j = 0; j < group / 2; j++) o[j] = (uint8_t)(q[2 * j] | (q[2 * j + 1] << 4));
+            } else if (bits == 2) {
+                for (int64_t j = 0; j < group / 4; j++)
+                    o[j] = (uint8_t)(q[4 * j] | (q[4 * j + 1] << 2) | (q[4 * j + 2] << 4) | (q[4 * j + 3] << 6));
+            } else {
+                memset(o, 0, (size_t)gbytes);
+                for (int64_t j = 0; j < group; j++) {
+                    const int64_t bit = j * bits;
+                    const uint32_t val = (uint32_t)q[j] << (bit % 8);
+                    o[bit / 8] |= (uint8_t)(val & 0xFF);
+                    if ((bit % 8) + bits > 8) o[bit / 8 + 1] |= (uint8_t)(val >> 8);
+                }
+            }
+        }
+    }
+}

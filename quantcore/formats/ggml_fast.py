@@ -1,0 +1,114 @@
+"""Q8_0 and Q4_0 rows in torch (few passes over memory, one thread), byte-identical to ggml's reference.
+
+Rounding: C roundf(v) (half away from zero) equals trunc(v + copysign(0.49999997f, v)) for every float32 |v| <= 128
+(checked exhaustively over every float32 in [0, 128], negatives by symmetry; 0.5f itself would round 0.49999997f up
+to 1), and the int8 conversion truncates, so Q8_0 takes one add and one conversion.
+
+Threads: these kernels are memory-bound; torch's intra-op threads gain little on an idle machine and lose up to 10x
+when the cores are busy (every op waits at a barrier), so they run on one thread (set for the call, then restored).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+_CHUNK = 1 << 18  # weights per step: ~1 MB of float32, split over torch's threads
+_HALF_DOWN = 0.49999997  # the float32 just below 0.5
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _blocks(x: np.ndarray, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
+    b = torch.from_numpy(x).reshape(-1, 32)
+    return b, torch.empty((b.shape[0], size), dtype=torch.uint8)
+
+
+def _inverse(d: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    return torch.where(d == 0, torch.zeros_like(d), 1.0 / d)
+
+
+def _half_bytes(d: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    return d.to(torch.float16).view(torch.uint8).reshape(-1, 2)
+
+
+def quantize_q8_0(x: np.ndarray) -> np.ndarray:
+    """quantize_row_q8_0_ref: d = amax / 127, q = roundf(x / d) (x * (1/d), as the reference multiplies)."""
+    import torch
+
+    b, out = _blocks(x, 34)
+    half = torch.tensor(_HALF_DOWN, dtype=torch.float32)
+    step = _CHUNK // 32
+    with _one_thread():
+        _q8_0_chunks(b, out, half, step)
+    return out.numpy().reshape(x.shape[0], -1)
+
+
+def _q8_0_chunks(b: torch.Tensor, out: torch.Tensor, half: torch.Tensor, step: int) -> None:
+    import torch
+
+    for s in range(0, b.shape[0], step):
+        c = b[s:s + step]
+        lo, hi = torch.aminmax(c, dim=1)
+        d = torch.maximum(hi, -lo).abs_() / 127  # abs_: +0.0 for an all-zero block, as MAX(0.0f, ...)
+        v = c * _inverse(d)[:, None]
+        v += torch.copysign(half, v)
+        out[s:s + step, 2:] = v.to(torch.int8).view(torch.uint8)
+        out[s:s + step, :2] = _half_bytes(d)
+
+
+def _signed_absmax(c: torch.Tensor) -> torch.Tensor:
+    """The weight of largest magnitude with its sign, the first one on ties, +0.0 for an all-zero block (C loop)."""
+    import torch
+
+    lo, hi = torch.aminmax(c, dim=1)
+    amax = torch.maximum(hi, -lo)
+    mx = torch.where(hi > -lo, hi, lo)
+    tie = torch.nonzero((hi == -lo) & (amax > 0)).reshape(-1)
+    if tie.numel():
+        rows = c[tie]
+        first = (rows.abs() == amax[tie][:, None]).to(torch.uint8).argmax(dim=1)
+        mx[tie] = rows.gather(1, first[:, None]).reshape(-1)
+    return torch.where(amax == 0, torch.zeros_like(mx), mx)
+
+
+def quantize_q4_0(x: np.ndarray) -> np.ndarray:
+    """quantize_row_q4_0_ref: d = max / -8 (max: the signed absmax), q = min(15, (int)(x / d + 8.5))."""
+    b, out = _blocks(x, 18)
+    with _one_thread():
+        _q4_0_chunks(b, out, _CHUNK // 32)
+    return out.numpy().reshape(x.shape[0], -1)
+
+
+def _q4_0_chunks(b: torch.Tensor, out: torch.Tensor, step: int) -> None:
+    import torch
+
+    for s in range(0, b.shape[0], step):
+        c = b[s:s + step]
+        d = _signed_absmax(c) / -8
+        v = c * _inverse(d)[:, None]
+        v += 8.5
+        q = v.to(torch.uint8).clamp_max_(15)
+        out[s:s + step, 2:] = q[:, :16] | (q[:, 16:] << 4)
+        out[s:s + step, :2] = _half_bytes(d)

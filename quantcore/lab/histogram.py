@@ -1,0 +1,182 @@
+"""Weight histograms computed streaming, in bounded memory, over one tensor, a layer or a whole model."""
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from quantcore.errors import BadInputError, QuantPlannerError
+
+if TYPE_CHECKING:
+    import torch
+
+    from quantcore.sources.tensors import TensorRef
+
+FINE_BINS = 8192  # the running histogram: a power of two, symmetric around 0, doubled in range as values grow
+CHUNK_ELEMENTS = 1 << 23  # rows are read in chunks of about this many values (32 MiB as float32)
+PERCENTILES = (0.1, 1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0, 99.9)
+_FLOAT_DTYPES = {"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"}
+
+
+class CancelledError(QuantPlannerError):
+    """The caller's cancel event was set."""
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of `bins` equal bins from `edges[0]` to `edges[-1]`, exact summary statistics, percentiles
+    (interpolated on a 8192-bin running histogram: within (max|x|) / 4096 of the exact value) and, when asked for a
+    precision, the quantization levels of a typical block to draw over it."""
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+    total: int
+    minimum: float
+    maximum: float
+    mean: float
+    std: float
+    percentiles: dict[str, float]
+    tensors: tuple[str, ...]
+    levels: tuple[float, ...] = ()
+    levels_note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tensors": list(self.tensors), "total": self.total, "min": self.minimum, "max": self.maximum,
+                "mean": self.mean, "std": self.std, "percentiles": self.percentiles, "edges": list(self.edges),
+                "counts": list(self.counts), "levels": list(self.levels), "levels_note": self.levels_note}
+
+
+class StreamingHistogram:
+    """Accumulates values chunk by chunk; memory is the fine histogram (64 KiB) plus one chunk."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self.fine = torch.zeros(FINE_BINS, dtype=torch.float64)
+        self.radius = 0.0  # fine bins cover [-radius, radius]; a power of two once data arrives
+        self.n = 0
+        self.s1 = 0.0
+        self.s2 = 0.0
+        self.lo = math.inf
+        self.hi = -math.inf
+
+    def add(self, x: torch.Tensor) -> None:
+        import torch
+
+        x = x.reshape(-1)
+        if x.numel() == 0:
+            return
+        if x.dtype != torch.float32:
+            x = x.to(torch.float32)
+        lo, hi = torch.aminmax(x)
+        lo, hi = float(lo), float(hi)
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise BadInputError(f"{int((~torch.isfinite(x)).sum()):,} NaN/Inf values in the weights")
+        self._cover(max(abs(lo), abs(hi)))
+        # bin = floor((x + r) * B / 2r): exact scaling (B / 2r is a power of two), then a bincount
+        idx = ((x + self.radius) * (FINE_BINS / (2 * self.radius))).to(torch.int32).clamp_(0, FINE_BINS - 1)
+        self.fine += torch.bincount(idx, minlength=FINE_BINS).to(torch.float64)
+        self.n += x.numel()
+        self.s1 += float(x.sum(dtype=torch.float64))
+        self.s2 += float(torch.linalg.vector_norm(x, dtype=torch.float64)) ** 2
+        self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
+
+    def _cover(self, amax: float) -> None:
+        """Double the range (merging bin pairs into the middle half) until it holds amax strictly inside."""
+        import torch
+
+        if self.radius == 0.0:
+            self.radius = 2.0 ** math.ceil(math.log2(amax)) if amax > 0 else 2.0 ** -24
+            if self.radius <= amax:
+                self.radius *= 2
+            return
+        while self.radius <= amax:
+            merged = self.fine.view(-1, 2).sum(dim=1)
+            new = torch.zeros_like(self.fine)
+            q = FINE_BINS // 4
+            new[q:3 * q] = merged
+            self.fine = new
+            self.radius *= 2
+
+    def result(self, bins: int, tensors: Iterable[str]) -> Histogram:
+        import torch
+
+        if self.n == 0:
+            raise BadInputError("no float values to make a histogram of")
+        lo, hi = self.lo, self.hi
+        if hi <= lo:
+            hi = lo + 1e-12
+        width = 2 * self.radius / FINE_BINS
+        centers = -self.radius + width * (torch.arange(FINE_BINS, dtype=torch.float64) + 0.5)
+        idx = torch.clamp(((centers - lo) / (hi - lo) * bins).floor().long(), 0, bins - 1)
+        counts = torch.zeros(bins, dtype=torch.float64).index_add_(0, idx, self.fine)
+        edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
+        mean = self.s1 / self.n
+        var = max(self.s2 / self.n - mean * mean, 0.0)
+        cum = torch.cumsum(self.fine, 0)
+        pct = {}
+        for p in PERCENTILES:
+            target = p / 100 * self.n
+            k = int(torch.searchsorted(cum, torch.tensor([target], dtype=torch.float64))[0].clamp(max=FINE_BINS - 1))
+            before = float(cum[k - 1]) if k > 0 else 0.0
+            inside = float(self.fine[k])
+            frac = (target - before) / inside if inside > 0 else 0.5
+            value = -self.radius + width * (k + frac)
+            pct[f"p{p:g}"] = min(max(value, lo), hi)
+        return Histogram(tuple(float(e) for e in edges), tuple(int(round(float(c))) for c in counts), self.n, lo,
+                         self.hi, mean, math.sqrt(var), pct, tuple(tensors))
+
+
+def histogram_of_tensor(t: torch.Tensor, bins: int = 64, name: str = "tensor") -> Histogram:
+    h = StreamingHistogram()
+    flat = t.reshape(-1)
+    for i in range(0, flat.numel(), CHUNK_ELEMENTS):
+        h.add(flat[i:i + CHUNK_ELEMENTS])
+    return h.result(bins, (name,))
+
+
+def histogram_of_model(path: Path, patterns: list[str] | None = None, bins: int = 64,
+                       progress: Callable[[str, float], None] | None = None,
+                       cancel: threading.Event | None = None) -> Histogram:
+    """One histogram over the float tensors of a .safetensors file / folder or .gguf that match `patterns` (all when
+    None; a pattern like 'layers.3.' takes a layer). Safetensors are read through mmap in row chunks (every float
+    dtype: F32, F16, BF16, F8_E4M3, F8_E5M2); GGUF tensors are dequantized one at a time by the gguf package."""
+    from quantcore.sources.tensors import list_tensors, select
+
+    if not 1 <= bins <= 100_000:
+        raise BadInputError(f"--bins {bins} must be between 1 and 100000")
+    refs = [r for r in select(list_tensors(path), patterns) if _is_float(r)]
+    if not refs:
+        raise BadInputError(f"{path}: no float tensors to make a histogram of")
+    total = sum(r.numel for r in refs) or 1
+    h = StreamingHistogram()
+    done = 0
+    for r in refs:
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("histogram cancelled")
+        for chunk in _chunks(r):
+            h.add(chunk)
+        done += r.numel
+        if progress is not None:
+            progress(r.name, done / total)
+    return h.result(bins, tuple(r.name for r in refs))
+
+
+def _is_float(r: TensorRef) -> bool:
+    if r.file.suffix.lower() == ".gguf":
+        return r.dtype not in ("I8", "I16", "I32", "I64")
+    return r.dtype in _FLOAT_DTYPES
+
+
+def _chunks(r: TensorRef) -> Iterable[torch.Tensor]:
+    if r.file.suffix.lower() == ".gguf" or len(r.shape) < 2:
+        yield r.load()
+        return
+    per_row = max(1, r.numel // r.shape[0])
+    step = max(1, CHUNK_ELEMENTS // per_row)
+    for start in range(0, r.shape[0], step):
+        yield r.load_rows(start, min(r.shape[0], start + step))
