@@ -163,4 +163,7 @@ def token_cases() -> list[Case]:
 
 def local_cases() -> list[Case]:
     """Every case that needs no Hub."""
-    return (file_cases() + argument_cases() + report_cases() + gpu_file_cases() + pickle_cases() + token_cases())
+    from cases_engine import engine_cases
+
+    return (file_cases() + argument_cases() + report_cases() + gpu_file_cases() + pickle_cases() + token_cases()
+            + engine_cases())

@@ -80,9 +80,13 @@ def test_broken_pipe_is_quiet(tmp_path: Path) -> None:
     assert "Traceback" not in p.stderr and "Error" not in p.stderr, p.stderr
 
 
+FIT_MODELS = ("--model", "meta-llama/Llama-3.2-1B", "--model", "Qwen/Qwen2.5-0.5B", "--model", "facebook/opt-125m")
+
+
 def test_silent_hub_gives_up_within_20s_for_every_command(tmp_path: Path) -> None:
-    """plan, inspect, search and the app's load against a Hub that accepts connections and never answers, with
-    the real deadline: each gives up within 20 s with one line (the app: the banner), all four at once. Process
+    """plan, inspect, search, fit (and fit --rank quality) over three models, and the app's load against a Hub that
+    accepts connections and never answers, with the real deadline: each gives up within 20 s with one line (the
+    app: the banner; fit: the bundled configs), all at once. Process
     start-up (slow when five Pythons start on two cores) is measured by a fifth process that never asks the Hub
     and taken off; the app's time runs from set_model to the banner."""
     from hub_server import SilentServer
@@ -97,6 +101,10 @@ def test_silent_hub_gives_up_within_20s_for_every_command(tmp_path: Path) -> Non
             "plan": _cli(tmp_path, "plan", "silent-org/silent-model", "--precision", "bf16", **env),
             "inspect": _cli(tmp_path, "inspect", "silent-org/silent-model", **env),
             "search": _cli(tmp_path, "search", "llama", **env),
+            # three bundled models: each falls back to its bundled config, and once the Hub has given no answer it
+            # is not asked again in the same command (one deadline per command, not one per model)
+            "fit": _cli(tmp_path, "fit", "--gpu", "rtx-4090", *FIT_MODELS, **env),
+            "rank": _cli(tmp_path, "fit", "--gpu", "rtx-4090", "--rank", "quality", *FIT_MODELS, **env),
             "app": subprocess.Popen([sys.executable, str(SCRIPT), "hub", "silent-org/silent-model"],
                                     cwd=tmp_path / "app", env=_env(tmp_path / "app", **env), stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True),
@@ -115,6 +123,10 @@ def test_silent_hub_gives_up_within_20s_for_every_command(tmp_path: Path) -> Non
         for name in ("plan", "inspect", "search"):
             line, _ = _one_line(procs[name], timeout=5)
             assert "answer" in line, line
+            assert ended[name] - startup < 20, (name, ended[name], startup)
+        for name in ("fit", "rank"):
+            out, err = procs[name].communicate(timeout=5)
+            assert procs[name].returncode == 0 and "Traceback" not in err and "Llama-3.2-1B" in out, (out, err)
             assert ended[name] - startup < 20, (name, ended[name], startup)
     finally:
         silent.close()
