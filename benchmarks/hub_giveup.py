@@ -5,7 +5,7 @@ Every command runs in a fresh process (the code of --tree, default this checkout
 local server: `silent` accepts connections and never answers, `closed` is a port nothing listens on, `500` answers
 every request HTTP 500, `drip` sends the headers at once and then one byte per second of a body that never ends.
 Commands: plan / inspect of a repo id that is not bundled (nothing to fall back on), plan of a bundled id (the
-bundled config is the fallback), search, and the desktop app loading the repo id (tests/badinput/app_script.py hub:
+bundled config is the fallback), search, fit over three bundled ids, and the desktop app loading the repo id (tests/badinput/app_script.py hub:
 from set_model to the banner; the process must then exit). A run still going after --cap seconds is killed and
 shown as '>cap'. The runs of one scenario go in parallel (they wait on sockets, not on the CPU); the times count
 from the process start, and the `startup` row (plan 7B, no Hub) shows what starting a process costs in that crowd.
@@ -34,6 +34,10 @@ COMMANDS = {
     "plan bundled": ["plan", "meta-llama/Llama-3.1-8B", "--precision", "bf16"],
     "inspect": ["inspect", "silent-org/not-bundled"],
     "search": ["search", "llama"],
+    # three bundled ids, each with its bundled config to fall back on: once the Hub has given no answer, the
+    # command does not ask it again (one deadline per command, not one per model)
+    "fit 3 bundled": ["fit", "--gpu", "rtx-4090", "--model", "meta-llama/Llama-3.2-1B", "--model", "Qwen/Qwen2.5-0.5B",
+                      "--model", "facebook/opt-125m"],
     "app load": None,  # tests/badinput/app_script.py hub silent-org/not-bundled
 }
 SCENARIOS = ("silent", "closed", "500", "drip")
