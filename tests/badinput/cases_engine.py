@@ -391,5 +391,7 @@ def placement_arg_cases() -> list[Case]:
 
 def engine_cases() -> list[Case]:
     """Every case of this module."""
+    from cases_lab import lab_cases
+
     return tensor_file_cases() + gguf_scan_cases() + quantize_out_cases() + report_json_cases() + \
-        placement_arg_cases()
+        placement_arg_cases() + lab_cases()
