@@ -1,14 +1,16 @@
 """Recomputes the plan when the request changes and loads models in workers, dropping stale results."""
 from __future__ import annotations
 
+import sys
 import time
+import traceback
 from dataclasses import replace
 
-from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.state import AppState
-from app.workers import Worker
-from quantcore.errors import QuantPlannerError
+from app.workers import Worker, unexpected_message
+from quantcore.errors import QuantPlannerError, one_line
 from quantcore.formats.catalog import precision_ids
 from quantcore.model.inventory import Inventory
 from quantcore.planner.hardware import GPU, find_gpu, load_gpus
@@ -31,10 +33,9 @@ class Controller(QObject):
     search_results = Signal(object)  # tuple[HubModel, ...]
     search_failed = Signal(str)
 
-    def __init__(self, state: AppState, pool: QThreadPool | None = None) -> None:
+    def __init__(self, state: AppState) -> None:
         super().__init__()
         self.state = state
-        self.pool = pool or QThreadPool.globalInstance()
         self.inventory: Inventory | None = None
         self.plan: Plan | None = None
         self.selected: tuple[int, ...] = ()
@@ -63,14 +64,14 @@ class Controller(QObject):
         if self._worker is not None:
             self._worker.cancel()
         hub = self.state.use_hub if use_hub is None else use_hub
-        worker = Worker(load_model, spec, use_hub=hub, pass_control=True)
+        worker = Worker(load_model, spec, use_hub=hub, pass_control=True, what=f"loading {spec[:200]}")
         worker.signals.progress.connect(lambda text, frac, g=gen: g == self._generation and self.progress.emit(text, frac))
         worker.signals.result.connect(lambda inv, g=gen, s=spec: self._inventory_loaded(g, s, inv))
         worker.signals.error.connect(lambda msg, g=gen: self._load_failed(g, msg))
         worker.signals.finished.connect(lambda g=gen: self._finished(g))
         self._worker = worker
-        self.busy.emit(f"Loading {spec} ...")
-        self.pool.start(worker)
+        self.busy.emit(f"Loading {one_line(spec, 200)} ...")
+        worker.start()
 
     def cancel_load(self) -> None:
         if self._worker is not None:
@@ -80,16 +81,27 @@ class Controller(QObject):
             self.busy.emit("")
 
     def _inventory_loaded(self, gen: int, spec: str, inv: Inventory) -> None:
+        """A loaded model becomes the current one only if it plans: otherwise the previous model and plan stay and
+        the banner says why."""
         if gen != self._generation:
+            return
+        w = self.state.request.workload
+        limit = inv.arch.max_context if inv.arch and inv.arch.max_context else 0
+        workload = replace(w, context=limit) if limit and w.context > limit else w  # keep inside the model's limit
+        try:
+            self._plan_for(inv, replace(self.state.request, workload=workload))
+        except QuantPlannerError as exc:
+            self._load_failed(gen, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - the last resort: the banner, and the previous plan kept
+            traceback.print_exc(file=sys.stderr)
+            self._load_failed(gen, unexpected_message(exc, f"planning {spec[:200]}"))
             return
         self.inventory = inv
         self._loaded_spec = spec
-        self.mixtures = ()
-        # a new model: keep the context inside its limit
-        w = self.state.request.workload
-        limit = inv.arch.max_context if inv.arch and inv.arch.max_context else 0
-        if limit and w.context > limit:
-            self.state.request = replace(self.state.request, workload=replace(w, context=limit))
+        self.mixtures = ()  # a mixture row belongs to the model it was made for
+        if workload is not w:
+            self.state.request = replace(self.state.request, workload=workload)
         self.inventory_ready.emit(inv)
         self.recompute()
 
@@ -118,11 +130,11 @@ class Controller(QObject):
         if not query.strip():
             self.search_results.emit(())
             return
-        worker = Worker(search_models, query, 20)
+        worker = Worker(search_models, query, 20, what="the Hub search")
         worker.signals.result.connect(lambda found, g=gen: g == self._search_generation and self.search_results.emit(found))
         worker.signals.error.connect(lambda msg, g=gen: g == self._search_generation and self.search_failed.emit(msg))
         self._search_worker = worker
-        self.pool.start(worker)
+        worker.start()
 
     def set_mixture(self, mixture: object) -> None:
         """Plan a formats.mixture.Mixture as one more row (None: drop it)."""
@@ -136,6 +148,12 @@ class Controller(QObject):
         self.schedule()
 
     # --- plan -----------------------------------------------------------------------------------------------
+    def _plan_for(self, inv: Inventory, req: object, mixtures: tuple = ()) -> tuple[list[GPU], Plan]:
+        chosen = [find_gpu(name, self.gpus) for name in req.gpus]  # type: ignore[attr-defined]
+        hidden = req.hidden_precisions if set(precision_ids()) - set(req.hidden_precisions) else ()  # type: ignore[attr-defined]
+        return chosen, make_plan(inv, req.workload, None, self.gpus, hidden=hidden,  # type: ignore[attr-defined]
+                                 mixtures=mixtures)
+
     def schedule(self) -> None:
         self._timer.start()
 
@@ -147,11 +165,13 @@ class Controller(QObject):
         req = self.state.request
         t0 = time.perf_counter()
         try:
-            chosen = [find_gpu(name, self.gpus) for name in req.gpus]
-            hidden = req.hidden_precisions if set(precision_ids()) - set(req.hidden_precisions) else ()
-            plan = make_plan(self.inventory, req.workload, None, self.gpus, hidden=hidden, mixtures=self.mixtures)
+            chosen, plan = self._plan_for(self.inventory, req, self.mixtures)
         except QuantPlannerError as exc:
             self.error.emit(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - the last resort: the banner, and the previous plan kept
+            traceback.print_exc(file=sys.stderr)
+            self.error.emit(unexpected_message(exc, "the plan"))
             return
         index = {g.id: i for i, g in enumerate(self.gpus)}
         self.selected = tuple(index[g.id] for g in chosen)

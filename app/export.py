@@ -7,7 +7,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QByteArray, QSize, Qt, QThreadPool, QUrl
+from PySide6.QtCore import QByteArray, QSize, Qt, QUrl
 from PySide6.QtGui import QImage, QPainter, QTextDocument
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import (
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.workers import Worker
+from quantcore.errors import one_line
 from quantcore.model.inventory import Inventory
 from quantcore.planner.hardware import GPU
 from quantcore.planner.plan import make_plan
@@ -76,13 +77,14 @@ class ExportReportDialog(QDialog):
     """Format, paper and file on top, the preview below; Export writes in a worker and closes when done."""
 
     def __init__(self, data: dict[str, Any], parent: QWidget | None = None, folder: str = "",
-                 pool: QThreadPool | None = None, command_for: Callable[[str], str] | None = None) -> None:
-        """command_for(path): the CLI command that regenerates the report written at path (stored in it)."""
+                 command_for: Callable[[str], str] | None = None) -> None:
+        """command_for(path): the CLI command that regenerates the report written at path (stored in it). The
+        report is written by a daemon-thread Worker (app.workers): a write stuck on a hung share never keeps the
+        process alive."""
         super().__init__(parent)
         self.setWindowTitle("Export report")
         self.data = data
         self.command_for = command_for
-        self.pool = pool or QThreadPool.globalInstance()
         self.written: list[Path] = []
         self._worker: Worker | None = None
         self.doc: Document = build_document(data)
@@ -106,6 +108,7 @@ class ExportReportDialog(QDialog):
         self.preview.setOpenLinks(False)
         self.preview.setMinimumSize(QSize(640, 420))
         self.error = QLabel()
+        self.error.setTextFormat(Qt.TextFormat.PlainText)  # messages quote file names: never markup
         self.error.setWordWrap(True)
         self.error.setStyleSheet("QLabel { color: #c62828; }")
         self.error.hide()
@@ -137,7 +140,10 @@ class ExportReportDialog(QDialog):
         self.paper.setEnabled(suffix == ".pdf")
         text = self.path.text().strip()
         if text:
-            self.path.setText(str(Path(text).with_suffix(suffix)))
+            try:
+                self.path.setText(str(Path(text).with_suffix(suffix)))
+            except ValueError:  # a path with no file name ('/'): leave it for the user to fix
+                pass
         self.show_preview()
 
     def browse(self) -> None:
@@ -165,20 +171,24 @@ class ExportReportDialog(QDialog):
     # --- writing ----------------------------------------------------------------------------------------------
     def export(self) -> None:
         """Write the report in a worker (a PDF takes a fraction of a second; never the GUI thread's problem)."""
-        target = Path(self.path.text().strip()).expanduser()
         if not self.path.text().strip():
             self._fail("Choose a file to write.")
             return
+        target = Path(self.path.text().strip())
+        try:
+            target = target.expanduser()
+        except RuntimeError:  # ~user of an unknown user: written as typed (and refused if that cannot be)
+            pass
         self.export_button.setEnabled(False)
         self.error.hide()
         data = self.data
         if self.command_for is not None and isinstance(data.get("report"), dict):
             data = {**data, "report": {**data["report"], "command": self.command_for(str(target))}}
-        worker = Worker(write_report, target, data, None, str(self.paper.currentData()))
+        worker = Worker(write_report, target, data, None, str(self.paper.currentData()), what="writing the report")
         worker.signals.result.connect(self._done)
         worker.signals.error.connect(self._fail)
         self._worker = worker
-        self.pool.start(worker)
+        worker.start()
 
     def _done(self, written: list[Path]) -> None:
         self.written = list(written)
@@ -187,7 +197,7 @@ class ExportReportDialog(QDialog):
 
     def _fail(self, message: str) -> None:
         self.export_button.setEnabled(True)
-        self.error.setText(message)
+        self.error.setText(one_line(message))
         self.error.show()
 
 

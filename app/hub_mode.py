@@ -16,12 +16,16 @@ FALLBACK = "bundled models, local files and Hub models already in the cache stil
 
 
 def probe_hub() -> bool:
-    """True when the Hub endpoint answers at all (any HTTP status); raises HubServerError when it cannot be reached."""
-    from huggingface_hub import constants
-    from huggingface_hub.utils import get_session
+    """True when the Hub endpoint answers at all (any HTTP status); raises HubServerError when it cannot be reached.
+
+    Through safe_http under a budget of its own: PROBE_TIMEOUT_S for everything (a server that drips its headers a
+    byte a second cannot stretch it), no retry, at most a byte of the answer's body read."""
+    from quantcore.sources import safe_http
+    from quantcore.sources.hub_http import endpoint
 
     try:
-        get_session().head(constants.ENDPOINT, timeout=PROBE_TIMEOUT_S)
+        safe_http.get(endpoint() + "/", {"user-agent": "quantplanner"}, cap=1 << 16, timeout=PROBE_TIMEOUT_S,
+                      stop_at=1, b=safe_http.Budget(PROBE_TIMEOUT_S, 0))
     except Exception as exc:  # noqa: BLE001 - any failure to connect means unreachable; the reason is shown
         raise HubServerError(f"{exc.__class__.__name__}") from None
     return True

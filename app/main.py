@@ -44,11 +44,32 @@ def run_app(argv: Sequence[str] = ()) -> int:
     qsettings = store.settings()
     themes.apply(app, store.theme(qsettings))  # type: ignore[arg-type]
     window = MainWindow(qsettings)
+    install_last_resort(window)
     hints = app.styleHints()  # type: ignore[union-attr]
     if hasattr(hints, "colorSchemeChanged"):  # follow the system's light/dark switch while running
         hints.colorSchemeChanged.connect(lambda _scheme: window.theme == "system" and window.set_theme("system"))
     window.show()
     return app.exec()
+
+
+def install_last_resort(window: MainWindow) -> None:
+    """An exception that escapes a slot (a bug) shows in the window's banner, with its traceback on stderr, instead
+    of leaving the window in an unknown state; the user's message is never a bare exception name."""
+    import traceback
+
+    from app.workers import unexpected_message
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: object) -> None:
+        traceback.print_exception(kind, exc, tb)  # type: ignore[arg-type]
+        if issubclass(kind, KeyboardInterrupt):
+            QApplication.quit()
+            return
+        try:
+            window.show_error(unexpected_message(exc, "the last action"))
+        except RuntimeError:  # the window is gone
+            pass
+
+    sys.excepthook = hook
 
 
 def self_test(window: MainWindow, screenshot: Path | None, size: str) -> int:

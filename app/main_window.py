@@ -1,6 +1,7 @@
 """The main window: wires the panels, the controller, the tables and the plots together; computes nothing."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Callable
 
@@ -46,7 +47,7 @@ from app.tabs.fit import FitTab
 from app.tabs.lab import LabTab
 from app.tabs.memory import MemoryTab
 from app.tabs.weights import WeightsTab
-from quantcore.errors import QuantPlannerError
+from quantcore.errors import QuantPlannerError, one_line
 from quantcore.planner.advice import recommendation
 from quantcore.planner.hardware import GPU, save_user_gpu
 from quantcore.planner.plan import Plan
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
 
         # outputs
         self.banner = QLabel()
+        self.banner.setTextFormat(Qt.TextFormat.PlainText)  # messages quote file names and ids: never markup
         self.banner.setStyleSheet(BANNER_STYLE)
         self.banner.setWordWrap(True)
         self.banner.hide()
@@ -118,6 +120,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(split)
 
         self.busy_label = QLabel()
+        self.busy_label.setTextFormat(Qt.TextFormat.PlainText)
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setMaximumWidth(200)
@@ -193,7 +196,7 @@ class MainWindow(QMainWindow):
         selected = self.controller.selected
         gpus = plan.rows[0].gpu_list if plan.rows else ()
         if selected:
-            self.advice.setText("<b>Recommendation:</b> " + recommendation(plan, selected[0]))
+            self.advice.setText("<b>Recommendation:</b> " + html.escape(recommendation(plan, selected[0])))
         else:
             self.advice.setText("Tick a GPU on the left to see what fits.")
         self.timing_label.setText(f"plan: {len(plan.rows)} precisions x {len(gpus)} GPUs in "
@@ -209,8 +212,9 @@ class MainWindow(QMainWindow):
         self.tab_pages[index].update_plan(plan, self.controller.selected, self.state.request.unit)
 
     def show_error(self, message: str) -> None:
-        """The engine's one-line message, worded for the window (what to click, never a command to run)."""
-        message = gui_text(message, self.hub_mode.reason)
+        """The engine's one-line message, worded for the window (what to click, never a command to run); one line,
+        and the banner is a plain-text label (file names and ids are never markup)."""
+        message = one_line(gui_text(message, self.hub_mode.reason))
         self.banner.setText(message)
         self.banner.show()
         self.statusBar().showMessage("Error: " + message, 10000)
@@ -228,13 +232,13 @@ class MainWindow(QMainWindow):
         self.hub_mode.search(query, self.controller.search)
 
     def show_busy(self, text: str) -> None:
-        self.busy_label.setText(text)
+        self.busy_label.setText(one_line(text, 300))
         self.cancel_button.setVisible(bool(text))
         if not text:
             self.progress_bar.hide()
 
     def show_progress(self, text: str, fraction: float) -> None:
-        self.busy_label.setText(text)
+        self.busy_label.setText(one_line(text, 300))
         self.progress_bar.setValue(int(max(0.0, min(1.0, fraction)) * 1000))
         self.progress_bar.show()
 

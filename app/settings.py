@@ -39,16 +39,16 @@ def load_request(s: QSettings) -> Request:
         if data.get("engine") == "hf" and str(s.value("engine_auto", "false")).lower() != "true":
             data["engine"] = "auto"  # "hf" was the only default before engine auto; the new default replaces it
         workload = Workload(**data)
-    except (ValueError, TypeError, QuantPlannerError):
+    except (ValueError, TypeError, AttributeError, RecursionError, QuantPlannerError):  # a damaged settings file
         pass
     try:
         gpus = tuple(str(g) for g in json.loads(str(s.value("gpus", "[]")))) or default.gpus
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, AttributeError, RecursionError):
         gpus = default.gpus
     unit = str(s.value("unit", default.unit))
     try:
         hidden = tuple(str(p) for p in json.loads(str(s.value("hidden_precisions", "[]"))) if p in precision_ids())
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, AttributeError, RecursionError):
         hidden = ()
     return Request(model=model, workload=workload, gpus=gpus, unit=unit if unit in ("GiB", "GB") else "GiB",
                    hidden_precisions=hidden)
@@ -71,7 +71,7 @@ def recent(s: QSettings) -> list[tuple[str, bool]]:
     try:
         items = json.loads(str(s.value("recent_models", "[]")))
         return [(str(spec), bool(use_hub)) for spec, use_hub in items][:MAX_RECENT]
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, AttributeError, RecursionError):
         return []
 
 

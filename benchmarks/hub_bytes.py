@@ -3,8 +3,8 @@
 Run: .venv/bin/python benchmarks/hub_bytes.py [bundled-model-id:shards ...]
 Each repo is written as transformers lays it out (config.json, model-0000i-of-0000n.safetensors with real headers
 and the data region a hole, the index), from the bundled config, with the shard count of the real repo. The plan
-goes through quantcore.sources.hub exactly as in use (model_info, config.json by hf_hub_download, one range read per shard
-header); the server counts every request and every byte it sends (status line, headers, body). Rows: a cold plan
+goes through quantcore.sources.hub exactly as in use (model_info, config.json by one bounded GET, one range read per
+shard header); the server counts every request and every byte it sends (status line, headers, body). Rows: a cold plan
 (empty HF_HOME), the same plan again online (headers and config cached), and offline (HF_HUB_OFFLINE).
 """
 from __future__ import annotations

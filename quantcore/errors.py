@@ -1,9 +1,36 @@
-"""The one exception family users can cause; each message says what to do about it."""
+"""The one exception family users can cause; each message says what to do about it, on one clean line."""
 from __future__ import annotations
+
+import re
+
+MAX_MESSAGE_CHARS = 1000
+# C0 controls (newlines, tabs, ESC of ANSI sequences), DEL, C1 controls, Unicode line/paragraph separators, and the
+# bidirectional overrides that can make a terminal show text in another order than it is
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def one_line(text: object, limit: int = MAX_MESSAGE_CHARS) -> str:
+    r"""`text` made safe to print on one terminal line: control characters shown as escapes (\n, \x1b, \u202e),
+    at most `limit` characters (longer text ends with '...')."""
+    s = text if isinstance(text, str) else str(text)
+
+    def escape(m: re.Match[str]) -> str:
+        c = m.group(0)
+        return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else
+                                                                  f"\\u{ord(c):04x}")
+
+    s = _UNSAFE.sub(escape, s)
+    return s if len(s) <= limit else s[: max(0, limit - 3)] + "..."
 
 
 class QuantPlannerError(Exception):
-    """Base of every error a user can cause (bad file, unknown id, absurd number)."""
+    """Base of every error a user can cause (bad file, unknown id, absurd number).
+
+    The message is kept as one clean line (one_line): file names, ids and tensor names in it come from files and
+    servers, and may hold newlines or terminal escapes."""
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(one_line(message))
 
 
 class BadInputError(QuantPlannerError):

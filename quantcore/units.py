@@ -2,20 +2,26 @@
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from quantcore.errors import BadInputError
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*([a-z]{0,3})\s*$", re.IGNORECASE)
+MAX_BYTES = 1 << 55  # 32 PiB: any size a user types above this is a typo (quantcore.model.bounds.BYTES)
 
 
 def parse_bytes(text: str) -> int:
-    """'1.5GiB' -> 1610612736; a bare number is bytes. Bad text raises BadInputError."""
-    m = _SIZE.match(str(text))
+    """'1.5GiB' -> 1610612736; a bare number is bytes. Bad text, or more than 32 PiB, raises BadInputError."""
+    m = _SIZE.match(str(text)[:100])
     if not m or m.group(2).lower() not in _UNITS:
-        raise BadInputError(f"'{text}' is not a size (examples: 512MiB, 1.5GiB, 2GB, 1000000)")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+        raise BadInputError(f"'{str(text)[:60]}' is not a size (examples: 512MiB, 1.5GiB, 2GB, 1000000)")
+    value = int(Fraction(m.group(1)) * _UNITS[m.group(2).lower()])  # exact: no float overflow
+    if value > MAX_BYTES:
+        raise BadInputError(f"'{str(text)[:60]}' is more than {MAX_BYTES // 2**50} PiB; give a size in bytes, "
+                            "MiB, GiB or TiB")
+    return value
 
 
 def format_bytes(n: int | float | None, unit: str = "GiB", digits: int = 2) -> str:
@@ -61,22 +67,25 @@ def format_in(n: int | float | None, unit: str) -> str:
     return f"{n / div[unit]:,.{digits}f} {unit}"
 
 
-_TOKENS = re.compile(r"^\s*(\d+(?:[,_]\d{3})*(?:\.\d+)?)\s*([km]?)\s*$", re.IGNORECASE)
+_TOKENS = re.compile(r"^\s*(\d{1,30}(?:[,_]\d{3}){0,10}(?:\.\d{1,30})?)\s*([km]?)\s*$", re.IGNORECASE)
 
 
 def parse_tokens(text: str) -> int:
     """A token count as people write it: '8192', '8,192', '8k' (= 8192: k and M are powers of 1024, as in '128k
-    context' = 131072), '1.5k', '1M'. Bad text raises BadInputError."""
-    m = _TOKENS.match(str(text))
+    context' = 131072), '1.5k', '1M'. Bad text raises BadInputError (digits bounded and the value exact: '1e400k'
+    or 400 nines are refused, never an overflow; the workload bounds the value itself)."""
+    m = _TOKENS.match(str(text)[:200])
     if not m:
-        raise BadInputError(f"'{text}' is not a token count (examples: 4096, 8k, 32k, 128k; k = 1024 tokens)")
-    value = float(m.group(1).replace(",", "").replace("_", "")) * {"": 1, "k": 1024, "m": 1024**2}[m.group(2).lower()]
-    if value < 1 or value != int(value):
-        raise BadInputError(f"'{text}' is not a whole number of tokens of at least 1")
+        raise BadInputError(f"'{str(text)[:60]}' is not a token count (examples: 4096, 8k, 32k, 128k; k = 1024 "
+                            "tokens)")
+    value = Fraction(m.group(1).replace(",", "").replace("_", "")) * {"": 1, "k": 1024, "m": 1024**2}[
+        m.group(2).lower()]
+    if value < 1 or value.denominator != 1:
+        raise BadInputError(f"'{str(text)[:60]}' is not a whole number of tokens of at least 1")
     return int(value)
 
 
-_GPU_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(g|gb|gib|t|tb|tib|m|mb|mib)\s*$", re.IGNORECASE)
+_GPU_MEMORY = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*(g|gb|gib|t|tb|tib|m|mb|mib)\s*$", re.IGNORECASE)
 
 
 def parse_gpu_memory(text: str) -> int | None:
@@ -86,4 +95,12 @@ def parse_gpu_memory(text: str) -> int | None:
     if not m:
         return None
     scale = {"g": 2**30, "t": 2**40, "m": 2**20}[m.group(2)[0].lower()]
-    return int(float(m.group(1)) * scale)
+    value = int(Fraction(m.group(1)) * scale)  # exact: no float overflow
+    if value > MAX_BYTES:
+        raise BadInputError(f"GPU memory '{str(text)[:60]}' is more than {MAX_BYTES // 2**50} PiB")
+    if value < MIN_GPU_BYTES:
+        raise BadInputError(f"GPU memory '{str(text)[:60]}' is less than 1 MiB; give the card's memory, e.g. 24GB")
+    return value
+
+
+MIN_GPU_BYTES = 1 << 20

@@ -110,6 +110,12 @@ class Fault:
     delay: float = 0.0
     truncate: int | None = None  # cut the body to this many bytes (Content-Length still announces the full size)
     headers: dict[str, str] = field(default_factory=dict)
+    # hostile answers (see StandInHub.answer / drip / silence):
+    body: bytes | None = None  # answer with exactly this body (status `status` or 200)
+    length: int | None = None  # announce this Content-Length (e.g. 10 GiB) whatever is sent
+    stream: int = 0  # after `body`, stream this many zero bytes (without holding them in memory)
+    drip: float = 0.0  # seconds between single bytes of the body (a slow drip)
+    silent: bool = False  # accept the request and never answer (until the client gives up)
 
 
 @dataclass
@@ -168,7 +174,7 @@ class StandInHub:
         class Handler(_Handler):
             server_hub = hub
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="stand-in-hub", daemon=True)
         self._thread.start()
@@ -202,6 +208,23 @@ class StandInHub:
     def cut(self, pattern: str, keep: int, times: int | None = None) -> None:
         self.faults.append(Fault(pattern, truncate=keep, times=times))
 
+    def answer(self, pattern: str, body: bytes | str | Any, status: int = 200, times: int | None = None,
+               length: int | None = None, stream: int = 0, **headers: str) -> None:
+        """Answer requests matching `pattern` with this body (bytes, text, or a value sent as JSON): a bad commit
+        hash, a deep JSON, wrong types, a huge Content-Length, a redirect..."""
+        raw = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self.faults.append(Fault(pattern, status=status, times=times, body=raw, length=length, stream=stream,
+                                 headers=headers))
+
+    def drip(self, pattern: str, seconds_per_byte: float, body: bytes = b'{"sha": "' + b"0" * 40 + b'"}',
+             times: int | None = None) -> None:
+        """A slow drip: headers at once, then one byte every `seconds_per_byte`."""
+        self.faults.append(Fault(pattern, body=body, drip=seconds_per_byte, times=times))
+
+    def silence(self, pattern: str, times: int | None = None) -> None:
+        """Read the request, then never answer (the connection stays open until the client gives up)."""
+        self.faults.append(Fault(pattern, silent=True, times=times))
+
     def reset(self) -> None:
         with self._lock:
             self.faults.clear()
@@ -234,6 +257,62 @@ class StandInHub:
     def _record(self, req: Request) -> None:
         with self._lock:
             self.log.append(req)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gives up mid-answer (as it should with a hostile answer) is not an error worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class SilentServer:
+    """A TCP port that accepts connections and never says a byte: a Hub that hangs."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self._held: list[Any] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="silent-hub", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        self._sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            self._held.append(conn)
+
+    @property
+    def url(self) -> str:
+        host, port = self._sock.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for c in self._held:
+            c.close()
+        self._sock.close()
+
+
+def closed_port_url() -> str:
+    """An address where nothing listens (a port bound and released): connections are refused at once."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -286,6 +365,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
+            if fault.silent or fault.body is not None:
+                self._hostile(fault, head)
+                return
             if fault.status:
                 self._error(fault.status, None, f"injected HTTP {fault.status}", head, **fault.headers)
                 return
@@ -302,6 +384,43 @@ class _Handler(BaseHTTPRequestHandler):
             self._file(m.group(1), unquote(m.group(2)), m.group(3), head, truncate)
             return
         self._error(404, None, "Not Found", head)
+
+    def _hostile(self, fault: Fault, head: bool) -> None:
+        """Silence, a fixed body (dripped, streamed or with a lying Content-Length)."""
+        self.server_hub._record(Request(self.command, self.path, fault.status or 200, 0, self.headers.get("Range"),
+                                        any(k.lower() == "authorization" for k in self.headers)))
+        try:
+            if fault.silent:
+                self.connection.settimeout(60)
+                while self.connection.recv(1024):  # until the client closes (or a minute passes)
+                    pass
+                self.close_connection = True
+                return
+            assert fault.body is not None
+            self.send_response(fault.status or 200)
+            headers = {"Content-Type": "application/json", "Connection": "close", **fault.headers}
+            length = fault.length if fault.length is not None else len(fault.body) + fault.stream
+            headers["Content-Length"] = str(length)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            if head:
+                return
+            if fault.drip:
+                for i in range(len(fault.body)):
+                    self.wfile.write(fault.body[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(fault.drip)
+            else:
+                self.wfile.write(fault.body)
+            zeros = bytes(1 << 16)
+            left = fault.stream
+            while left > 0:
+                self.wfile.write(zeros[:left])
+                left -= len(zeros)
+            self.close_connection = True
+        except OSError:  # the client gave up: what it should do
+            self.close_connection = True
 
     # -- routes
     def _repo(self, repo_id: str, head: bool) -> Repo | None:

@@ -101,10 +101,13 @@ def _plan_dict(tmp_path: Path) -> dict:
 def test_report_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("[" * 100000)
+    assert "nests 100,000 levels deep" in _one_line_error(  # refused before the parser recurses (safe_io)
+        capsys, main(["report", str(bad), "--out", str(tmp_path / "x.pdf")]))
+    bad.write_text("{not json")
     assert "not valid JSON" in _one_line_error(capsys, main(["report", str(bad), "--out", str(tmp_path / "x.pdf")]))
     bad.write_text('{"schema": "something/else"}')
     assert "not a quantplanner.plan/1 plan" in _one_line_error(
         capsys, main(["report", str(bad), "--out", str(tmp_path / "x.pdf")]))
-    assert "cannot read" in _one_line_error(
+    assert "no such plan file" in _one_line_error(
         capsys, main(["report", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x.pdf")]))
     assert not (tmp_path / "x.pdf").exists()

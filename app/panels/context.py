@@ -63,6 +63,7 @@ class ContextInput(QWidget):
         self.slider.setRange(0, 1000)
         self.box = TokenBox()
         self.badge = QLabel()
+        self.badge.setTextFormat(Qt.TextFormat.PlainText)
         self.badge.setWordWrap(True)
         self.badge.setStyleSheet("QLabel { color: #ffffff; background: #b26a00; padding: 2px 6px; "
                                  "border-radius: 3px; }")

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLineEdit,
                                QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
-from app.panels.common import filter_list
+from app.panels.common import filter_list, plain_tip
 from app.state import AppState
 from quantcore.planner.hardware import GPU
 
@@ -47,8 +47,9 @@ class GpuPanel(QGroupBox):
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if g.id in chosen else Qt.CheckState.Unchecked)
             item.setData(Qt.ItemDataRole.UserRole + 1, g.custom)
-            item.setToolTip(f"{g.bandwidth_bytes_per_s / 1e9:,.0f} GB/s, {g.bf16_flops / 1e12:,.0f} dense bf16 TFLOPS; "
-                            f"{g.source} ({g.date})" + ("; double-click to edit" if g.custom else ""))
+            item.setToolTip(plain_tip(f"{g.bandwidth_bytes_per_s / 1e9:,.0f} GB/s, {g.bf16_flops / 1e12:,.0f} dense "
+                                      f"bf16 TFLOPS; {g.source} ({g.date})"
+                                      + ("; double-click to edit" if g.custom else "")))
             self.list.addItem(item)
         self.list.blockSignals(False)
         self._filter(self.filter.text())

@@ -1,12 +1,15 @@
 """The model panel: Hub search, bundled and recent models, local files, a typed count; the model's facts."""
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QStringListModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QCompleter, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
-from app.panels.common import breakable, filter_list
+from app.panels.common import breakable, filter_list, plain_tip
 from app.state import AppState
+from quantcore.errors import QuantPlannerError, one_line
 from quantcore.model.count_model import parse_count
 from quantcore.model.inventory import Inventory
 from quantcore.sources.bundled import bundled_models
@@ -27,6 +30,7 @@ class ModelPanel(QGroupBox):
         self.hub_search = QLineEdit(placeholderText="Search the Hugging Face Hub, e.g. qwen2.5 7b")
         self.hub_search.setClearButtonEnabled(True)
         self.hub_status = QLabel()
+        self.hub_status.setTextFormat(Qt.TextFormat.PlainText)
         self.hub_status.setWordWrap(True)
         self.completions = QStringListModel()
         completer = QCompleter(self.completions, self)
@@ -104,8 +108,8 @@ class ModelPanel(QGroupBox):
             text = f"{m.id}  ({size}{m.downloads:,} downloads{', gated' if m.gated else ''})"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, m.id)
-            item.setToolTip(f"{m.library or 'unknown library'}; {m.pipeline_tag or ''}; {m.likes:,} likes"
-                            + ("; gated: accept the license on the Hub and log in" if m.gated else ""))
+            item.setToolTip(plain_tip(f"{m.library or 'unknown library'}; {m.pipeline_tag or ''}; {m.likes:,} likes"
+                                      + ("; gated: accept the license on the Hub and log in" if m.gated else "")))
             self.hub_results.addItem(item)
             lines.append(text)
         self.completions.setStringList(lines)
@@ -114,15 +118,15 @@ class ModelPanel(QGroupBox):
             self.hub_status.setText(f"{len(found)} models found on the Hub")
 
     def show_hub_status(self, text: str) -> None:
-        self.hub_status.setText(breakable(text))
-        self.hub_status.setToolTip(text)
+        self.hub_status.setText(breakable(one_line(text)))  # a plain-text label (see __init__)
+        self.hub_status.setToolTip(plain_tip(text))
 
     def set_recent(self, recent: list[tuple[str, bool]]) -> None:
         self.recent.blockSignals(True)
         self.recent.clear()
         for spec, use_hub in recent:
             self.recent.addItem(spec, use_hub)
-            self.recent.setItemData(self.recent.count() - 1, spec, Qt.ItemDataRole.ToolTipRole)
+            self.recent.setItemData(self.recent.count() - 1, plain_tip(spec), Qt.ItemDataRole.ToolTipRole)
         self.recent.setCurrentIndex(-1)
         self.recent.blockSignals(False)
 
@@ -139,7 +143,11 @@ class ModelPanel(QGroupBox):
         text = self.filter.text().strip()
         if not text:
             return
-        if parse_count(text) is not None:
+        try:
+            is_count = parse_count(text) is not None
+        except QuantPlannerError:  # an absurd count ('1e400'): loading it says why, in the banner
+            is_count = True
+        if is_count:
             self.state.set_model(text)
             return
         visible = [self.list.item(i) for i in range(self.list.count()) if not self.list.item(i).isHidden()]
@@ -148,7 +156,7 @@ class ModelPanel(QGroupBox):
         elif "/" in text and " " not in text:
             self.state.set_model(text)
         else:
-            self.hub_status.setText(breakable(f"No bundled model matches '{text}': search the Hub above, or type "
+            self.hub_status.setText(breakable(f"No bundled model matches '{one_line(text, 200)}': search the Hub above, or type "
                                               "a count like 70B"))
 
     def show_inventory(self, inv: Inventory) -> None:
@@ -161,7 +169,7 @@ class ModelPanel(QGroupBox):
         a = inv.arch
         source = {"safetensors": "exact, from safetensors headers", "gguf": "exact, from the GGUF header",
                   "config": "analytic, from config.json", "count": "a guess from a bare parameter count"}[inv.source]
-        rows = [("model", breakable(inv.id)), ("source", source), ("parameters", f"{inv.parameters:,}")]
+        rows = [("model", breakable(one_line(inv.id))), ("source", source), ("parameters", f"{inv.parameters:,}")]
         if inv.active_parameters != inv.parameters:
             rows.append(("active / token", f"{inv.active_parameters:,}"))
         if a is not None:
@@ -176,9 +184,15 @@ class ModelPanel(QGroupBox):
                 rows.append(("MLA latent", f"{a.kv_lora_rank} + {a.qk_rope_head_dim} rope"))
         if inv.quantization:
             rows.append(("stored as", inv.quantization))
-        html = "".join(f"<tr><td style='padding-right:8px'><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
-        notes = "".join(f"<br><i>{breakable(n)}</i>" for n in inv.notes)
-        self.facts.setText(f"<table>{html}</table>{notes}")
+        # ids, names and notes come from model files and the Hub: escaped, so that they show as text, never markup
+        cells = "".join(f"<tr><td style='padding-right:8px'><b>{k}</b></td><td>{_text(v)}</td></tr>" for k, v in rows)
+        notes = "".join(f"<br><i>{_text(breakable(one_line(n)))}</i>" for n in inv.notes)
+        self.facts.setText(f"<table>{cells}</table>{notes}")
+
+
+def _text(value: object) -> str:
+    """Model-controlled text for a rich-text label or a tooltip: one line, HTML-escaped (shown, never rendered)."""
+    return "<span>" + html.escape(one_line(value)) + "</span>"
 
 
 def open_model_dialog(parent: QWidget, folder: bool = False) -> str:

@@ -2,13 +2,14 @@
 (model x precision pairs that fit, ranked by expected quality on the k-bit scaling curve: planner/best.py)."""
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.tabs.common import Index, PlanModel, make_table
-from quantcore.errors import QuantPlannerError
+from quantcore.errors import QuantPlannerError, one_line
 from quantcore.model.inventory import Inventory
 from quantcore.planner import best, quality
 from quantcore.planner.plan import Plan, make_plan
@@ -116,6 +117,8 @@ class BestTab(QWidget):
                 plans.append(make_plan(inv, plan.workload, None, (gpu,)))
         ranked = best.distinct(best.rank([p for pl in plans for p in best.pairs(pl, 0)]))
         names = ", ".join(sorted(m.split("/")[-1] for m in inventories))
-        self.why.setText(f"<b>Best on one {gpu.name}</b> among {names} (same workload): {best.why(ranked)}")
+        # GPU and model names come from files and the Hub: escaped, shown as text inside the rich-text label
+        gpu_name, models, reason = (html.escape(one_line(t), quote=False) for t in (gpu.name, names, best.why(ranked)))
+        self.why.setText(f"<b>Best on one {gpu_name}</b> among {models} (same workload): {reason}")
         self.model.set_pairs(plan, ranked, inventories, unit)
         self.view.resizeColumnsToContents()

@@ -8,6 +8,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
+from app.panels.common import plain_tip
 from quantcore.planner.estimate import ENGINE_NAMES
 from quantcore.planner.options import GpuOption
 from quantcore.planner.plan import Plan
@@ -70,7 +71,7 @@ def placement_tip(option: GpuOption, size: Callable[[int], str]) -> str:
     if option.decode_tokens_per_s is not None:
         lines.append(f"Decode about {option.decode_tokens_per_s:,.1f} tokens/s, prefill about "
                      f"{option.prefill_tokens_per_s:,.0f} tokens/s ({option.speed_basis}).")
-    return "\n".join(lines)
+    return plain_tip("\n".join(lines), keep_lines=True)  # GPU names from the user's GPUs file: never markup
 
 
 class PlanModel(QAbstractTableModel):

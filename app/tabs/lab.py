@@ -3,6 +3,7 @@ the original on this machine (results table, SQNR and latency by precision), and
 sensitivity (heatmap) with a mixed-precision suggestion that the planner sizes as one more row of the Memory tab."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from PySide6.QtWidgets import (
 
 from app.tabs.common import make_table
 from app.tabs.lab_view import BarChart, ResultsModel, SensitivityModel
+from app.panels.common import plain_tip
 from app.tabs.labkit import Job, PrecisionPicker, local_weights
+from quantcore.errors import one_line
 
 ERROR_STYLE = "QLabel { color: #c62828; }"
 
@@ -85,6 +88,7 @@ class LabTab(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setMaximumWidth(180)
         self.status = QLabel()
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # messages quote file and tensor names: never markup
         self.status.setWordWrap(True)
         row1, row2 = QHBoxLayout(), QHBoxLayout()
         row1.addWidget(QLabel("Test-run"))
@@ -180,11 +184,12 @@ class LabTab(QWidget):
             return
         if base is not None and base.memory.weights:
             self.size_change = mixed.memory.weights / base.memory.weights - 1
-        self.suggestion_label.setText(
-            f"<b>Suggestion:</b> {self.suggestion.sentence(self.size_change)}. The Memory tab plans it as the row "
-            f"<b>{self.suggestion.mixture.id}</b> ({mixed.memory.weights:,} B of weights); the kept layers are "
-            "marked * in the heatmap.")
-        self.suggestion_label.setToolTip(f"kept at {self.suggestion.high}:\n" + "\n".join(self.suggestion.keep))
+        self.suggestion_label.setText(  # layer names come from the model's files: escaped
+            f"<b>Suggestion:</b> {_esc(self.suggestion.sentence(self.size_change))}. The Memory tab plans it as the "
+            f"row <b>{_esc(self.suggestion.mixture.id)}</b> ({mixed.memory.weights:,} B of weights); the kept layers "
+            "are marked * in the heatmap.")
+        self.suggestion_label.setToolTip(plain_tip(f"kept at {self.suggestion.high}:\n"
+                                                   + "\n".join(self.suggestion.keep), keep_lines=True))
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
@@ -262,7 +267,7 @@ class LabTab(QWidget):
             self.suggestion_label.setText("No mixed-precision suggestion: scan at least a low-bit and an 8-bit "
                                           "precision (e.g. nf4 and int8).")
         else:
-            self.suggestion_label.setText("<b>Suggestion:</b> " + self.suggestion.sentence() + " (sizing ...)")
+            self.suggestion_label.setText("<b>Suggestion:</b> " + _esc(self.suggestion.sentence()) + " (sizing ...)")
         self._say(f"sensitivity of {len(self.sensitivity.layers)} linear layers; {self.sensitivity.calibration}",
                   False)
         self.mixture_changed.emit(self.suggestion.mixture if self.suggestion else None)
@@ -284,7 +289,7 @@ class LabTab(QWidget):
 
     def _say(self, text: str, error: bool) -> None:
         self.status.setStyleSheet(ERROR_STYLE if error else "")
-        self.status.setText(text)
+        self.status.setText(one_line(text))
 
     def _busy(self, on: bool) -> None:
         self.progress.setVisible(on)
@@ -296,3 +301,8 @@ class LabTab(QWidget):
 
     def _enable(self) -> None:
         self._busy(self.running)
+
+
+def _esc(text: object) -> str:
+    """Text from model files (layer names) inside a rich-text label: one line, HTML-escaped."""
+    return html.escape(one_line(text), quote=False)

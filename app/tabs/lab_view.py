@@ -10,6 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 
+from app.panels.common import plain_tip
 from app.tabs.common import Index
 from app.tabs.labkit import heat_colour
 from quantcore.units import format_bytes
@@ -164,6 +165,6 @@ class SensitivityModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return int(Qt.AlignmentFlag.AlignCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{self.s.layers[index.row()]} at {self.s.precisions[index.column()]}: relative output error " \
-                   f"{'-' if v is None else f'{v:.4g}'}"
+            return plain_tip(f"{self.s.layers[index.row()]} at {self.s.precisions[index.column()]}: relative output "
+                             f"error {'-' if v is None else f'{v:.4g}'}")  # layer names from the model's files
         return None

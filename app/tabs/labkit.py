@@ -2,19 +2,19 @@
 dropped), a precision picker, where the open model's weights are, and small plot helpers."""
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any, Callable
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import QMenu, QToolButton
 
 from app.workers import Worker
+from quantcore.errors import QuantPlannerError
+from quantcore.sources.safe_io import probe
 
 DEFAULT_PRECISIONS = ("fp8", "int8", "nf4", "int4-g128", "mxfp4", "q4_k_m")
-_WORKER_TAKES_WHAT = "what" in inspect.signature(Worker.__init__).parameters
 
 
 class Job(QObject):
@@ -48,8 +48,7 @@ class Job(QObject):
         self.cancel()
         self._generation += 1
         gen = self._generation
-        label = {"what": self.what} if _WORKER_TAKES_WHAT else {}  # newer Workers name their thread
-        worker = Worker(_needs_torch(fn), *args, pass_control=True, **label, **kwargs)
+        worker = Worker(_needs_torch(fn), *args, pass_control=True, what=self.what, **kwargs)
         sig = worker.signals
         sig.progress.connect(lambda m, f, g=gen: g == self._generation and self.progress.emit(m, f))
         sig.result.connect(lambda out, g=gen: g == self._generation and self.done.emit(out))
@@ -58,11 +57,7 @@ class Job(QObject):
         self.worker = worker
         self._alive.add(worker)
         self.running_changed.emit(True)
-        start = getattr(worker, "start", None)
-        if callable(start):  # a thread of its own
-            start()
-        else:  # a QRunnable
-            QThreadPool.globalInstance().start(worker)
+        worker.start()  # a daemon thread of its own (app.workers): a job stuck in I/O never keeps the app alive
 
     def cancel(self) -> None:
         """Stop the running job: its result is dropped, its thread ends at the next cancel check."""
@@ -161,14 +156,18 @@ def local_weights(spec: str) -> Path | None:
     parameter count)."""
     if not spec:
         return None
-    path = Path(spec).expanduser()
-    if not path.exists():
+    try:  # never raises on what the user typed (a name too long, ~nouser, a folder without access)
+        path = Path(spec).expanduser()
+        kind = probe(path)
+        if kind is None:
+            return None
+        if kind != "dir":
+            return path if path.suffix.lower() in (".safetensors", ".gguf") else (
+                path.parent if any(path.parent.glob("*.safetensors")) else None)
+        if any(path.glob("*.safetensors")) or any(path.glob("*.gguf")):
+            return path
+    except (OSError, RuntimeError, ValueError, QuantPlannerError):
         return None
-    if path.is_file():
-        return path if path.suffix.lower() in (".safetensors", ".gguf") else (
-            path.parent if any(path.parent.glob("*.safetensors")) else None)
-    if any(path.glob("*.safetensors")) or any(path.glob("*.gguf")):
-        return path
     return None
 
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from app.tabs.labkit import Job, PrecisionPicker, local_weights
 from app.tabs.weights_jobs import errors_job, fetch_job, histogram_job, locate_job
 from app.tabs.weights_view import ErrorView, HistogramView
+from quantcore.errors import one_line
 from quantcore.units import format_bytes
 
 ERROR_STYLE = "QLabel { color: #c62828; }"
@@ -68,6 +69,7 @@ class WeightsTab(QWidget):
         self.fetch_tensor = QPushButton("Fetch this tensor")
         self.fetch_shard = QPushButton("Download its shard")
         self.hub_label = QLabel()
+        self.hub_label.setTextFormat(Qt.TextFormat.PlainText)  # tensor and repo names from the Hub: never markup
         self.hub_label.setWordWrap(True)
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -99,6 +101,7 @@ class WeightsTab(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setMaximumWidth(160)
         self.status = QLabel()
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.status.setWordWrap(True)
         self.block.setMaximumWidth(80)
         controls = QHBoxLayout()
@@ -315,7 +318,7 @@ class WeightsTab(QWidget):
     def _progress(self, message: str, fraction: float) -> None:
         self.progress.setValue(int(max(0.0, min(1.0, fraction)) * 1000))
         self.status.setStyleSheet("")
-        self.status.setText(message[:160])
+        self.status.setText(one_line(message, 160))
 
     def _failed(self, message: str) -> None:
         self._say(message, error=True)
@@ -323,7 +326,7 @@ class WeightsTab(QWidget):
 
     def _say(self, text: str, error: bool) -> None:
         self.status.setStyleSheet(ERROR_STYLE if error else "")
-        self.status.setText(text)
+        self.status.setText(one_line(text))
 
     def _busy(self, on: bool) -> None:
         self.progress.setVisible(on)
@@ -345,7 +348,8 @@ class WeightsTab(QWidget):
         self.fetch_shard.setEnabled(rt is not None)
         self.fetch_shard.setText(f"Download {rt.filename} ({rt.shard_size or 0:,} bytes)" if rt else
                                  "Download its shard (finding it ...)")
-        self.hub_label.setText(f"{name} is on the Hub ({self.hub_repo}): nothing is downloaded until you ask.")
+        self.hub_label.setText(f"{one_line(name, 300)} is on the Hub ({self.hub_repo}): nothing is downloaded until "
+                               "you ask.")
         if rt is None:
             self.locate_job.start(locate_job, self.hub_repo, name)
 

@@ -43,7 +43,7 @@ def errors_job(source: Path | None, name: str, extra: dict[str, Any], precisions
 def locate_job(repo: str, name: str, progress: Any = None, cancel: Any = None) -> Any:
     from quantcore.sources.hub_tensor import locate
 
-    return locate(repo, name)
+    return locate(repo, name, cancel=cancel)
 
 
 def fetch_job(repo: str, name: str, shard: bool, progress: Any = None, cancel: Any = None) -> dict[str, Any]:
@@ -51,9 +51,9 @@ def fetch_job(repo: str, name: str, shard: bool, progress: Any = None, cancel: A
     from quantcore.sources.hub_tensor import download_shard, fetch, locate, memory_ref
     from quantcore.sources.tensors import list_tensors
 
-    rt = locate(repo, name)
+    rt = locate(repo, name, cancel=cancel)
     if progress is not None:
         progress(f"fetching {rt.nbytes if not shard else rt.shard_size or 0:,} bytes from {repo}", 0.1)
     if not shard:
-        return {name: memory_ref(rt, fetch(rt))}
-    return {r.name: r for r in list_tensors(download_shard(rt))}
+        return {name: memory_ref(rt, fetch(rt, cancel=cancel))}
+    return {r.name: r for r in list_tensors(download_shard(rt, cancel=cancel))}

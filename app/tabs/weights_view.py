@@ -3,6 +3,7 @@
 per-block error strip)."""
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidg
 
 from app.tabs.common import Index, make_table
 from app.tabs.labkit import level_lines, step_item
+from quantcore.errors import one_line
 from quantcore.units import format_bytes
 
 PERCENTILE_LINES = ("p1", "p50", "p99")
@@ -84,7 +86,7 @@ class HistogramView(QWidget):
 
 
 def stats_text(h: Any, levels: tuple[float, ...], note: str, outliers: dict[str, Any]) -> str:
-    what = h.tensors[0] if len(h.tensors) == 1 else f"{len(h.tensors)} tensors"
+    what = _esc(h.tensors[0]) if len(h.tensors) == 1 else f"{len(h.tensors)} tensors"  # names from the file
     zoom = h.extra.get("outside")
     lines = [f"<b>{what}</b>", f"{h.total:,} values; min {h.minimum:.4g}, max {h.maximum:.4g}"
              + (f"<br>drawn: {h.extra['range']} ({zoom:,} values outside)" if zoom is not None else ""),
@@ -94,15 +96,20 @@ def stats_text(h: Any, levels: tuple[float, ...], note: str, outliers: dict[str,
     if outliers:
         several = len(h.tensors) > 1
         lines += ["<b>outliers</b>",
-                  f"excess kurtosis {outliers['kurtosis_max']:.3g}" + (f" (largest: {outliers['kurtosis_tensor']})"
+                  f"excess kurtosis {outliers['kurtosis_max']:.3g}" + (f" (largest: {_esc(outliers['kurtosis_tensor'])})"
                                                                        if several else ""),
                   f"beyond 6 sigma {outliers['beyond_6_sigma']:.3%}" + (" (largest)" if several else "")
                   + f"; max |x| {outliers['absmax']:.4g}",
                   f"LLM.int8() outlier columns (|x| >= 6): {outliers['outlier_columns']:,}"]
         if outliers.get("skipped"):
             lines.append(f"({outliers['skipped']} tensor(s) too large for outlier statistics)")
-    lines += ["<b>levels</b>", f"{len(levels)} levels; {note}" if levels else (note or "no precision chosen")]
+    lines += ["<b>levels</b>", f"{len(levels)} levels; {_esc(note)}" if levels else (_esc(note) or "no precision chosen")]
     return "<br>".join(lines)
+
+
+def _esc(text: object) -> str:
+    """Text from model files (tensor names) inside this rich-text label: one line, HTML-escaped."""
+    return html.escape(one_line(text, 300), quote=False)
 
 
 class ErrorTableModel(QAbstractTableModel):
@@ -207,9 +214,9 @@ class ErrorView(QWidget):
     def show_errors(self, tensor: str, errors: list[Any], failed: list[tuple[str, str]]) -> None:
         self.model.set_errors(errors)
         self.view.resizeColumnsToContents()
-        text = f"Errors of <b>{tensor}</b> per precision, best first."
+        text = f"Errors of <b>{_esc(tensor)}</b> per precision, best first."
         if failed:
-            text += " Not applicable: " + "; ".join(why for _, why in failed)
+            text += " Not applicable: " + _esc("; ".join(why for _, why in failed))
         self.title.setText(text)
         if errors:
             self.view.selectRow(0)

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import textwrap
 from typing import Any
 
+from quantcore.cli.common import print_json
 from quantcore.report.render import table
 
 
@@ -35,7 +35,7 @@ def cmd_gpus(args: argparse.Namespace) -> int:
 
     gpus = load_gpus()
     if args.json:
-        print(json.dumps([asdict(g) for g in gpus], indent=1))
+        print_json([asdict(g) for g in gpus])
         return 0
     rows = [[g.id, g.name, f"{g.memory_bytes / 2**30:,.0f}", f"{g.bandwidth_bytes_per_s / 1e9:,.0f}",
              f"{g.bf16_flops / 1e12:,.0f}", f"{g.fp8_flops / 1e12:,.0f}" if g.fp8_flops else "-",
@@ -57,7 +57,7 @@ def cmd_precisions(args: argparse.Namespace) -> int:
         print("\n".join(explain_precision(args.explain)))
         return 0
     if args.json:
-        print(json.dumps([asdict(p) for p in PRECISIONS], indent=1))
+        print_json([asdict(p) for p in PRECISIONS])
         return 0
     from quantcore.formats.catalog import FAMILY_IDS
 
@@ -101,7 +101,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     models = bundled_models()
     if args.json:
-        print(json.dumps([{"id": m.id, "taken": m.taken} for m in models], indent=1))
+        print_json([{"id": m.id, "taken": m.taken} for m in models])
         return 0
     print(table(["id", "taken"], [[m.id, m.taken or "-"] for m in models]))
     return 0

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 from typing import Any
 
+from quantcore.errors import BadInputError, one_line
 from quantcore.units import parse_bytes, parse_gpu_memory, parse_tokens
 
 
@@ -62,13 +65,16 @@ def workload_from_args(args: argparse.Namespace, inv: Any) -> Any:
 
 def host_from_args(args: argparse.Namespace) -> Any:
     """The machine's RAM and memory bandwidth for partial offload (None when --ram is 0: no offloading)."""
+    from quantcore.model.bounds import check_float
     from quantcore.planner.placement import DEFAULT_HOST_BANDWIDTH, Host
 
-    text = str(args.ram).strip()
-    ram = int(float(text) * 2**30) if text.replace(".", "", 1).isdigit() else parse_bytes(text)  # bare number: GiB
+    text = str(args.ram).strip()[:100]
+    bare = re.fullmatch(r"\d{1,30}(?:\.\d{1,30})?", text)  # a bare number is GiB; exact and bounded (parse_bytes)
+    ram = parse_bytes(text + "GiB" if bare else text)
     if ram == 0:
         return None
-    bandwidth = DEFAULT_HOST_BANDWIDTH if args.host_bandwidth is None else args.host_bandwidth * 1e9
+    bandwidth = DEFAULT_HOST_BANDWIDTH if args.host_bandwidth is None else \
+        check_float(args.host_bandwidth, "--host-bandwidth (GB/s)", lo=0.001, hi=1e6, error=BadInputError) * 1e9
     return Host(ram_bytes=ram, bandwidth_bytes_per_s=bandwidth)
 
 
@@ -104,4 +110,19 @@ def load_model_verbose(model: str, revision: str | None) -> Any:
 
 
 def terminal_progress(message: str, fraction: float) -> None:
-    print(f"\r\033[K{message}", end="\n" if fraction >= 1 else "", file=sys.stderr, flush=True)
+    # the message holds repo and file names from the Hub: shown with their control characters escaped
+    print(f"\r\033[K{one_line(message, 200)}", end="\n" if fraction >= 1 else "", file=sys.stderr, flush=True)
+
+
+def print_json(data: Any) -> None:
+    """JSON on stdout, strictly: NaN or infinity anywhere is refused (one line), never printed as invalid JSON."""
+    print(json_text(data))
+
+
+def json_text(data: Any) -> str:
+    """print_json's text."""
+    try:
+        return json.dumps(data, indent=1, allow_nan=False)
+    except ValueError:
+        raise BadInputError("the result holds a number that is not finite (NaN or infinity), which JSON cannot "
+                            "carry; check the model's sizes and values") from None

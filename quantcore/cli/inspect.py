@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from quantcore.cli.common import load_model_verbose
+from quantcore.cli.common import load_model_verbose, print_json
 from quantcore.cli.quantize import add_histogram_args, cmd_histogram
-from quantcore.errors import BadInputError
+from quantcore.errors import BadInputError, one_line
 from quantcore.report.render import table
 from quantcore.units import format_bytes
 
@@ -35,7 +34,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     inv = load_model_verbose(args.model, args.revision)
     data = inspect_dict(inv, args.tensor)
     if args.json:
-        print(json.dumps(data, indent=1))
+        print_json(data)
         return 0
     print(render_inspect(data))
     return 0
@@ -113,7 +112,7 @@ def render_inspect(data: dict[str, Any]) -> str:
         lines.append("")
         lines.append("notes:")
         lines.extend(f"  - {n}" for n in data["notes"])
-    return "\n".join(lines)
+    return "\n".join(one_line(line, 100_000) for line in "\n".join(lines).split("\n"))  # names from files: escaped
 
 
 def _tensor_row(t: dict[str, Any]) -> list[str]:
@@ -129,13 +128,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise BadInputError(f"--limit {args.limit} must be between 1 and 1000")
     found = search_models(args.query, args.limit)
     if args.json:
-        print(json.dumps([{"id": m.id, "downloads": m.downloads, "likes": m.likes, "library": m.library,
-                           "pipeline_tag": m.pipeline_tag, "gated": m.gated, "parameters": m.parameters,
-                           "last_modified": m.last_modified.isoformat() if m.last_modified else None}
-                          for m in found], indent=1))
+        print_json([{"id": m.id, "downloads": m.downloads, "likes": m.likes, "library": m.library,
+                     "pipeline_tag": m.pipeline_tag, "gated": m.gated, "parameters": m.parameters,
+                     "last_modified": m.last_modified.isoformat() if m.last_modified else None} for m in found])
         return 0
     if not found:
-        print(f"no models match '{args.query}'")
+        print(f"no models match '{one_line(args.query, 200)}'")
         return 0
     print(table(["id", "downloads", "likes", "parameters", "library", "task", "gated", "modified"],
                 [[m.id, f"{m.downloads:,}", f"{m.likes:,}", f"{m.parameters:,}" if m.parameters else "-",

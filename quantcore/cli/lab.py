@@ -3,10 +3,10 @@ linear layer x precisions -> output error, with a mixed-precision suggestion siz
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from typing import Any
 
+from quantcore.cli.common import print_json
 from quantcore.cli.quantize import ProgressBar
 from quantcore.errors import BadInputError
 from quantcore.report.render import table
@@ -61,7 +61,7 @@ def cmd_testrun(args: argparse.Namespace) -> int:
     run = testrun(args.model, _ids(args.precision), args.layer, args.device, args.calibration, args.batch,
                   args.tokens, progress=ProgressBar())
     if args.json:
-        print(json.dumps({**run.as_dict(), "lab": lab_dict([run])}, indent=1))
+        print_json({**run.as_dict(), "lab": lab_dict([run])})
         return 0
     print(render_testrun(run))
     return 0 if run.results else 2
@@ -106,7 +106,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
                 "lab": lab_dict(sensitivity=s, suggestion=sug, size_change=size_change)}
         if sug is not None:
             data["suggestion"].update(base_weight_bytes=base_bytes, mixed_weight_bytes=mixed_bytes)
-        print(json.dumps(data, indent=1))
+        print_json(data)
         return 0
     rows = [[name] + [_fmt(v, ".4f") if v is not None else "-" for v in row] for name, row in zip(s.layers, s.values)]
     lines = [f"relative output error of each linear layer of {s.model} ({s.calibration})", "",

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from quantcore.cli.common import gpus_by_name, host_from_args, load_model_verbose, workload_args, workload_from_args
+from quantcore.cli.common import (gpus_by_name, host_from_args, load_model_verbose, print_json, workload_args,
+                                  workload_from_args)
 from quantcore.cli.report import paper_and_unit
-from quantcore.errors import BadInputError
+from quantcore.errors import BadInputError, one_line
 from quantcore.report.render import REPORT_SUFFIXES, render_plan_text, table, write_report
 from quantcore.units import format_in, parse_gpu_memory, unit_for
 
@@ -85,9 +85,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
                                unit=args.unit)
         write_report(args.report, extended, args.unit, args.paper)
     if args.json:
-        print(json.dumps(data, indent=1))
+        print_json(data)
         for warning in data["warnings"]:  # the JSON carries them too; a person at the terminal sees them as well
-            print(f"quantplanner: note: {warning}", file=sys.stderr)
+            print(f"quantplanner: note: {one_line(warning)}", file=sys.stderr)
     else:
         print(render_plan_text(data, args.unit))
         if args.report is not None:
@@ -147,8 +147,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
                        "engine": best.engine if best else None, "caveats": notes or []})
     models = sort_fits(models, args.sort)
     if args.json:
-        print(json.dumps({"gpu": gpu.id, "count": args.count, "usable_bytes": gpu.usable_bytes,
-                          "min_bits": args.min_bits, "rows": rows, "models": models}, indent=1))
+        print_json({"gpu": gpu.id, "count": args.count, "usable_bytes": gpu.usable_bytes,
+                    "min_bits": args.min_bits, "rows": rows, "models": models})
         return 0
     print(fit_table(models, gpu, args.count, args.min_bits, args.context))
     return 0

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from quantcore.errors import BadInputError
+from quantcore.cli.common import json_text
+from quantcore.errors import BadInputError, one_line
 from quantcore.report.lab_render import quantize_dict, render_histogram, render_quantize
 
 
@@ -57,15 +57,20 @@ class ProgressBar:
         filled = int(f * self.width)
         elapsed = time.monotonic() - self.start
         eta = f"{elapsed / f - elapsed:5.0f}s left" if 0 < f < 1 else f"{elapsed:5.1f}s     "
-        self.stream.write(f"\r\033[K[{'#' * filled}{'.' * (self.width - filled)}] {f * 100:5.1f}% {eta} {message[:60]}")
+        self.stream.write(f"\r\033[K[{'#' * filled}{'.' * (self.width - filled)}] {f * 100:5.1f}% {eta} {one_line(message, 60)}")
         if f >= 1:
             self.stream.write("\n")
         self.stream.flush()
 
 
 def _local_model(model: str) -> Path:
-    path = Path(model).expanduser()
-    if not path.exists():
+    from quantcore.sources.safe_io import exists
+
+    try:
+        path = Path(model).expanduser()
+    except RuntimeError:  # ~user of an unknown user
+        path = Path(model)
+    if not exists(path):
         raise BadInputError(f"{model}: give a local folder, .safetensors or .gguf file (weights are read from disk)")
     return path
 
@@ -88,7 +93,7 @@ def histogram_command(model: str, tensor: str | None, bins: int, precision: str 
         levels, note = quantization_levels(precision, first.load())
         h = replace(h, levels=levels, levels_note=f"{note} ({first.name})")
     if as_json:
-        return json.dumps({"schema": "quantplanner.histogram/1", "model": str(path), **h.as_dict()}, indent=1)
+        return json_text({"schema": "quantplanner.histogram/1", "model": str(path), **h.as_dict()})
     return render_histogram(h)
 
 
@@ -99,4 +104,4 @@ def quantize_command(model: str, precision: str, tensors: list[str] | None, out:
     path = _local_model(model)
     results = quantize_model(path, precision, tensors, out, progress=ProgressBar())
     data = quantize_dict(str(path), precision, results, str(out) if out else None)
-    return json.dumps(data, indent=1) if as_json else render_quantize(data)
+    return json_text(data) if as_json else render_quantize(data)

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from quantcore.cli.common import gpus_by_name, load_model_verbose, workload_from_args
+from quantcore.cli.common import gpus_by_name, load_model_verbose, print_json, workload_from_args
 from quantcore.errors import BadInputError
 from quantcore.report.render import table
 from quantcore.units import format_bytes
@@ -35,10 +34,9 @@ def cmd_fit_quality(args: argparse.Namespace) -> int:
     groups = best.by_family(found)
     where = f"{args.count} x {gpu.name}" if args.count > 1 else f"one {gpu.name}"
     if args.json:
-        print(json.dumps({"gpu": gpu.id, "count": args.count, "rank": "quality",
-                          "basis": quality.curve().basis(),
-                          "families": [{"family": fam, "why": best.why(ps), "pairs": [p.as_dict() for p in ps]}
-                                       for fam, ps in groups]}, indent=1))
+        print_json({"gpu": gpu.id, "count": args.count, "rank": "quality", "basis": quality.curve().basis(),
+                    "families": [{"family": fam, "why": best.why(ps), "pairs": [p.as_dict() for p in ps]}
+                                 for fam, ps in groups]})
         return 0
     mode, batch, context = sorted(workloads)[0] if workloads else (args.mode, args.batch, args.context)
     ctx = "the model's limit or 4,096" if len(workloads) > 1 else f"{context:,}"

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import stat
 from pathlib import Path
 from typing import Any
 
 from quantcore.errors import BadInputError
+from quantcore.sources.safe_io import read_json as safe_read_json
 
 MAX_JSON_BYTES = 64 * 2**20
 
@@ -31,21 +30,9 @@ def paper_and_unit(p: argparse.ArgumentParser, unit: bool = True) -> None:
 
 
 def read_json(path: Path, what: str) -> Any:
-    """A JSON file read whole but bounded: a regular file of at most 64 MiB, one-line errors otherwise."""
-    try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):
-            raise BadInputError(f"{path}: {what} must be a regular file")
-        if st.st_size > MAX_JSON_BYTES:
-            raise BadInputError(f"{path}: {what} is {st.st_size:,} bytes, more than the {MAX_JSON_BYTES:,} allowed")
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_JSON_BYTES + 1)
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise BadInputError(f"{path}: not valid JSON ({str(exc).splitlines()[0][:120]})") from None
+    """A JSON file read whole but bounded (safe_io): a regular file of at most 64 MiB (a FIFO or device is refused
+    without blocking), nested at most safe_io.MAX_DEPTH deep, strict numbers (no NaN or 1e400); one-line errors."""
+    return safe_read_json(path, MAX_JSON_BYTES, what, BadInputError, finite=True)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -53,10 +40,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from quantcore.report.write import report_format, write_report
 
     report_format(args.out)  # a bad extension fails before anything is read
-    data = check_plan(read_json(args.plan, "the plan"))
+    data = check_plan(read_json(args.plan, "plan file"))
     if args.lab:
         data = dict(data)
-        data["lab"] = merged_lab([read_json(p, "lab results") for p in args.lab], args.lab)
+        data["lab"] = merged_lab([read_json(p, "lab results file") for p in args.lab], args.lab)
     written = write_report(args.out, data, args.unit, args.paper)
     print(f"report written to {written[0]}" + (f" (+ {len(written) - 1} chart files beside it)"
                                                if len(written) > 1 else ""))

@@ -64,12 +64,20 @@ def write_gguf(path: Path | str, arch: str, metadata: Iterable[KeyValue], specs:
     The file appears only when complete (written to a temporary name beside it, then renamed); an error or a
     cancel leaves nothing behind.
     """
+    path = Path(path)
+    try:
+        return _write_gguf(path, arch, metadata, specs, blocks, progress, cancel)
+    except OSError as exc:  # a read-only folder, no access, a full disk, a name too long: one line
+        raise BadInputError(f"{path}: cannot write ({exc.strerror or exc.__class__.__name__})") from None
+
+
+def _write_gguf(path: Path, arch: str, metadata: Iterable[KeyValue], specs: Sequence[TensorSpec],
+                blocks: Iterable[np.ndarray], progress: Progress | None, cancel: threading.Event | None) -> Path:
     import gguf
 
-    path = Path(path)
     if not path.parent.is_dir():
         raise ModelFileError(f"{path.parent}: no such folder to write {path.name} into")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    tmp = path.with_name(f".{path.name[:200]}.{os.getpid()}.partial")
     writer = gguf.GGUFWriter(str(tmp), arch)
     try:
         for kv in metadata:

@@ -21,7 +21,9 @@ def module_of(tensor_name: str) -> str:
 
 
 def model_folder(path: Path) -> Path:
-    return path if path.is_dir() else path.parent
+    from quantcore.sources.safe_io import probe
+
+    return path if probe(path) == "dir" else path.parent
 
 
 def activations_for(model_path: Path | None, widths: Mapping[str, int], source: str = "auto", tokens: int = 256,

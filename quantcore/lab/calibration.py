@@ -182,8 +182,19 @@ def _load(folder: Path, max_model_bytes: int) -> tuple[object, object]:
     return got
 
 
+def check_folder(folder: Path) -> None:
+    """CalibrationUnavailable when transformers should not open this folder (lab/hf_folder.py says why)."""
+    from quantcore.lab.hf_folder import folder_problem
+
+    why = folder_problem(folder)
+    if why:
+        raise CalibrationUnavailable(why)
+
+
 def _load_uncached(folder: Path, max_model_bytes: int) -> tuple[object, object]:
-    if not (folder / "config.json").is_file():
+    from quantcore.sources.safe_io import probe
+
+    if probe(folder / "config.json") != "file":
         raise CalibrationUnavailable(f"{folder} has no config.json")
     weights = list(folder.glob("*.safetensors"))
     if not weights:
@@ -192,6 +203,7 @@ def _load_uncached(folder: Path, max_model_bytes: int) -> tuple[object, object]:
     if size > max_model_bytes:
         raise CalibrationUnavailable(f"the model is {size / 2**30:.1f} GiB, over the {max_model_bytes / 2**30:.1f} "
                                      "GiB loaded for calibration")
+    check_folder(folder)  # what transformers opens by name: regular files, bounded, a sane config.json
     try:
         import torch
         from transformers import AutoModel, AutoTokenizer

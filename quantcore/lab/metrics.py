@@ -49,6 +49,13 @@ def error_metrics(original: torch.Tensor, approx: torch.Tensor, chunk: int = 1 <
         ss_e += float(e.dot(e))
         dot += float(x.dot(y))
         max_err = max(max_err, float(e.abs().max()))
+    if not math.isfinite(ss_w):  # the original holds NaN / Inf (float32 squares never overflow float64)
+        bad = sum(int((~torch.isfinite(a[i:i + chunk])).sum()) for i in range(0, n, chunk))
+        raise BadInputError(f"{bad:,} NaN/Inf value(s) of {n:,}; fix the weights first")
+    if not all(math.isfinite(v) for v in (ss_e, ss_q, dot)):  # the approximation overflowed (Inf / NaN)
+        top = max(float(a[i:i + chunk].abs().max()) for i in range(0, n, chunk))
+        raise BadInputError(f"the result holds Inf or NaN values (the largest |weight| is {top:g}): these values "
+                            "overflow this format")
     mse = ss_e / n
     rel = math.sqrt(ss_e / ss_w) if ss_w > 0 else (0.0 if ss_e == 0 else math.inf)
     sqnr = math.inf if ss_e == 0 else (10 * math.log10(ss_w / ss_e) if ss_w > 0 else -math.inf)

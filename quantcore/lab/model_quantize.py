@@ -1,18 +1,20 @@
 """Quantize a model (or some of its tensors) tensor by tensor: error metrics per tensor, optional streaming output."""
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from quantcore.errors import BadInputError
+from quantcore.errors import BadInputError, ModelFileError
 from quantcore.formats import catalog
 from quantcore.formats.quantize import check_applies, dequantize, quantize
 from quantcore.lab.histogram import CancelledError
 from quantcore.lab.metrics import error_metrics
 from quantcore.model.inventory import Architecture, TensorInfo
+from quantcore.sources.safe_io import probe
 
 if TYPE_CHECKING:
     import torch
@@ -115,8 +117,41 @@ def write_gguf_model(path: Path, out: Path, precision_id: str, progress: Progres
 
     if Path(path).suffix.lower() == ".gguf":
         requantize_gguf(path, out, precision_id, read_gguf(Path(path)), progress, cancel)
-    else:
-        convert_hf_llama(path if Path(path).is_dir() else Path(path).parent, out, precision_id, progress, cancel)
+        return
+    folder = path if probe(Path(path)) == "dir" else Path(path).parent
+    check_hf_folder(folder)
+    try:
+        convert_hf_llama(folder, out, precision_id, progress, cancel)
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{folder}: cannot convert to GGUF ({exc.__class__.__name__}: {str(exc)[:120]})") \
+            from None
+
+
+# files the GGUF conversion (formats/gguf_hf.py, gguf.vocab) opens by name, and their size caps
+HF_FOLDER_FILES = {"config.json": 10 << 20, "tokenizer.json": 256 << 20, "tokenizer_config.json": 64 << 20,
+                   "special_tokens_map.json": 16 << 20, "added_tokens.json": 64 << 20, "vocab.json": 256 << 20,
+                   "merges.txt": 256 << 20, "tokenizer.model": 256 << 20, "generation_config.json": 1 << 20}
+
+
+def check_hf_folder(folder: Path) -> None:
+    """Before gguf_hf and gguf.vocab open a folder's files by name (plain open(): a FIFO would block it forever, a
+    huge or deeply nested JSON would exhaust it): each one there must be a regular file within its cap, each JSON
+    parseable within safe_io's depth, and config.json's sizes inside the bounds table (its layer count sizes loops)."""
+    from quantcore.model.arch import inventory_from_config
+    from quantcore.sources.safe_io import open_regular, read_json
+
+    for name, cap in HF_FOLDER_FILES.items():
+        f = folder / name
+        if probe(f) is None:
+            continue
+        if name.endswith(".json"):
+            data = read_json(f, cap, name)
+            if name == "config.json":
+                inventory_from_config(data, str(f))
+        else:
+            with open_regular(f, name) as fh:
+                if os.fstat(fh.fileno()).st_size > cap:
+                    raise ModelFileError(f"{f}: {name} is larger than {cap:,} bytes; refusing")
 
 
 def _writer(out: Path) -> Any:
@@ -137,7 +172,7 @@ def _calibration(path: Path, refs: list[TensorRef], p: catalog.Precision, progre
     from quantcore.lab.calibration import calibration_for
 
     wanted = {r.name: r.shape[-1] for r in refs if len(r.shape) >= 2 and r.name.endswith(".weight")}
-    folder = path if Path(path).is_dir() else Path(path).parent
+    folder = path if probe(Path(path)) == "dir" else Path(path).parent
     if progress is not None:
         progress("capturing calibration inputs", 0.0)
     return calibration_for(folder if Path(path).suffix.lower() != ".gguf" else None, wanted, cancel=cancel)
@@ -163,12 +198,12 @@ def _one(ref: TensorRef, p: catalog.Precision, lay: catalog.Layout, info: Tensor
         x = cal.input_for(ref.name) if cal is not None else None
         q = quantize(t, p.id, info=info, arch=arch, calibration=x)
         files = file_tensors(ref.name, q) if writer is not None else {}
-        m = error_metrics(t, dequantize(q)).as_dict() if with_metrics else {}
+        m = _metrics(ref, t, lambda: dequantize(q)) if with_metrics else {}
         label, written = p.id, q.nbytes
     else:
         kept = t.to(_kept_dtype(t.dtype, lay.keep_bytes)) if is_float else t
         files = {ref.name: kept} if writer is not None else {}
-        m = error_metrics(t, kept.to(torch.float32)).as_dict() if with_metrics and is_float else {}
+        m = _metrics(ref, t, lambda: kept.to(torch.float32)) if with_metrics and is_float else {}
         label, written = f"kept:{str(kept.dtype).removeprefix('torch.')}", kept.numel() * kept.element_size()
         if not is_float:
             predicted = written  # buffers (position ids) are copied as they are
@@ -178,6 +213,14 @@ def _one(ref: TensorRef, p: catalog.Precision, lay: catalog.Layout, info: Tensor
         file_bytes += tensor.numel() * tensor.element_size()
     return TensorResult(ref.name, shape, label, predicted, written, file_bytes, m,
                         cal.description if cal is not None and label == p.id else "")
+
+
+def _metrics(ref: TensorRef, t: torch.Tensor, approx: Callable[[], torch.Tensor]) -> dict[str, Any]:
+    """error_metrics as a dict; its one-line error (a result that overflowed) names the tensor."""
+    try:
+        return error_metrics(t, approx()).as_dict()
+    except BadInputError as exc:
+        raise BadInputError(f"{ref.name}: {exc}") from None
 
 
 def _guess_info(name: str, shape: tuple[int, ...]) -> TensorInfo:

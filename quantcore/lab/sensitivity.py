@@ -17,7 +17,7 @@ from quantcore.lab.activations import activations_for, module_of
 from quantcore.lab.blocks import linear_weights
 from quantcore.lab.histogram import CancelledError
 from quantcore.lab.metrics import output_error
-from quantcore.lab.testrun import load_local
+from quantcore.lab.testrun import check_sizes, load_local, local_path
 from quantcore.model.inventory import Inventory
 
 Progress = Callable[[str, float], None]
@@ -89,8 +89,9 @@ def sensitivity(model: Path | str, precisions: list[str], calibration: str = "au
 
     if not precisions:
         raise BadInputError("give at least one precision for the sensitivity scan")
+    check_sizes(1, tokens)  # the calibration inputs are tokens x width floats per layer width
     pids = list(dict.fromkeys(catalog.get_precision(p).id for p in precisions))
-    path = Path(model).expanduser()
+    path = local_path(model)
     inv, _ = load_local(path)
     weights = linear_weights(inv)
     if layers:

@@ -92,16 +92,26 @@ class TestRun:
                  "output_error": r.output_error} for r in self.results]
 
 
+def local_path(model: Path | str) -> Path:
+    """The model path with ~ expanded (as typed when ~user names no user)."""
+    try:
+        return Path(model).expanduser()
+    except RuntimeError:
+        return Path(model)
+
+
 def load_local(path: Path) -> tuple[Inventory, dict[str, Any] | None]:
     """The model's inventory from its local files, and its config.json when there is one."""
     from quantcore.sources.local import load_path, read_json
 
-    path = Path(path).expanduser()
-    if not path.exists():
+    from quantcore.sources.safe_io import exists, probe
+
+    path = local_path(path)
+    if not exists(path):
         raise BadInputError(f"{path}: give a local folder, .safetensors or .gguf file (weights are read from disk)")
     inv = load_path(path)
     cfg_path = model_folder(path) / "config.json"
-    config = read_json(cfg_path) if cfg_path.is_file() else None
+    config = read_json(cfg_path) if probe(cfg_path) == "file" else None
     return inv, config if isinstance(config, dict) else None
 
 
@@ -149,7 +159,7 @@ def testrun(model: Path | str, precisions: list[str], layer: str | None = None, 
     if not precisions:
         raise BadInputError("give at least one precision to test-run")
     pids = [catalog.get_precision(p).id for p in precisions]
-    path = Path(model).expanduser()
+    path = local_path(model)
     inv, config = load_local(path)
     spec = find_block(inv, layer)
     dev = devices.resolve(device)

@@ -28,9 +28,12 @@ class StreamingSafetensorsWriter:
         self.path = Path(path)
         if self.path.suffix.lower() != ".safetensors":
             raise BadInputError(f"{self.path}: this writer writes .safetensors files")
-        if not self.path.parent.exists():
-            raise BadInputError(f"{self.path.parent}: no such folder")
-        fd, data_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".data", dir=self.path.parent)
+        try:
+            if not self.path.parent.is_dir():
+                raise BadInputError(f"{self.path.parent}: no such folder")
+            fd, data_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".data", dir=self.path.parent)
+        except OSError as exc:  # a read-only folder, no access, a name too long
+            raise _cannot_write(self.path, exc) from None
         self._data = os.fdopen(fd, "wb")
         self._data_path = Path(data_name)
         self._entries: dict[str, Any] = {}
@@ -46,13 +49,22 @@ class StreamingSafetensorsWriter:
         if dtype is None:
             raise BadInputError(f"{name}: dtype {t.dtype} cannot be stored in safetensors")
         raw = t.reshape(-1).view(torch_uint8()).numpy().tobytes() if t.numel() else b""
-        self._data.write(raw)
+        try:
+            self._data.write(raw)
+        except OSError as exc:  # a full disk
+            raise _cannot_write(self.path, exc) from None
         self._entries[name] = {"dtype": dtype, "shape": list(t.shape),
                                "data_offsets": [self._offset, self._offset + len(raw)]}
         self._offset += len(raw)
         self.payload_bytes += len(raw)
 
     def close(self) -> Path:
+        try:
+            return self._close()
+        except OSError as exc:
+            raise _cannot_write(self.path, exc) from None
+
+    def _close(self) -> Path:
         self._data.close()
         header: dict[str, Any] = {}
         if self._metadata:
@@ -94,3 +106,7 @@ def torch_uint8() -> Any:
     import torch
 
     return torch.uint8
+
+
+def _cannot_write(path: Path, exc: OSError) -> BadInputError:
+    return BadInputError(f"{path}: cannot write ({exc.strerror or exc.__class__.__name__})")

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 
 from quantcore.errors import BadInputError
+from quantcore.model.bounds import check_inventory
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
-_COUNT = re.compile(r"^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmbt]?)\s*$", re.IGNORECASE)
+# digits and exponent bounded: '1e400' and a 5,000-digit count are refused as absurd, never turned into inf
+_COUNT = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?(?:e\d{1,4})?)\s*([kmbt]?)\s*$", re.IGNORECASE)
 _SCALE = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
 MAX_PARAMETERS = 100 * 10**12
 # Llama 3: a 128,256-token vocabulary, 8 KV heads (GQA), 128-wide heads (64 below 4096 hidden, as Llama 3.2 1B),
@@ -31,7 +34,10 @@ def parse_count(text: str) -> int | None:
     m = _COUNT.match(text)
     if not m:
         return None
-    return int(round(float(m.group(1)) * _SCALE[m.group(2).lower()]))
+    value = Decimal(m.group(1)) * _SCALE[m.group(2).lower()]  # exact: no float overflow
+    if value > MAX_PARAMETERS:
+        raise BadInputError(f"parameter count '{text.strip()}' is absurd (more than {MAX_PARAMETERS // 10**12}T)")
+    return int(value.to_integral_value())
 
 
 def _head_dim(h: int) -> int:
@@ -123,4 +129,5 @@ def from_parameter_count(n: int) -> Inventory:
     note = (f"a guess from a bare count of {n:,} parameters: a dense Llama-3-like model with {layers} layers, hidden "
             f"{h}, {heads} heads of {hd} with {kv_heads} KV heads (GQA), MLP {inter}, vocabulary {vocab:,}"
             f"{', tied embeddings' if tied else ''}; open the real config.json or weights for exact numbers")
-    return Inventory(id=f"{n / 1e9:g}B (count)", source="count", tensors=tuple(tensors), arch=arch, notes=(note,))
+    return check_inventory(Inventory(id=f"{n / 1e9:g}B (count)", source="count", tensors=tuple(tensors), arch=arch,
+                                     notes=(note,)))

@@ -3,7 +3,6 @@ exact source; which one to show for a planned model."""
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -68,12 +67,17 @@ class Figure:
 def quality_data() -> dict[str, Any]:
     """resources/quality.toml as parsed TOML."""
     from quantcore.sources.resources import resources_dir  # noqa: PLC0415 - sources is below planner
+    from quantcore.sources.safe_io import parse_toml, read_bytes  # noqa: PLC0415 - regular file, bounded, depth
 
     path = resources_dir() / "quality.toml"
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise QuantPlannerError(f"{path}: quality data unreadable ({exc}); reinstall QuantPlanner") from None
+        return parse_toml(read_bytes(path, MAX_QUALITY_BYTES, "quality data file", QuantPlannerError), str(path),
+                          QuantPlannerError)
+    except QuantPlannerError as exc:
+        raise QuantPlannerError(f"quality data unreadable ({exc}); reinstall QuantPlanner") from None
+
+
+MAX_QUALITY_BYTES = 8 << 20  # resources/quality.toml is ~100 kB
 
 
 _FIELDS = set(Figure.__dataclass_fields__)

@@ -7,7 +7,6 @@ import math
 import os
 import re
 import tempfile
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +28,8 @@ UNIFIED_MEMORY_GPU_FRACTION = 0.75
 SMALL_UNIFIED_MEMORY_GPU_FRACTION = 2 / 3
 SMALL_UNIFIED_MEMORY_BYTES = 32 * 2**30  # at or below this much RAM the smaller share applies
 
+MAX_GPU_FILE_BYTES = 4 << 20
+MAX_NUMBER = 1e9  # any GPU figure (GiB, GB/s, TFLOPS, W, USD): finite and far below what would overflow a plan
 NA = "n/a"  # the TOML spelling of "no price known" for purchase_usd / hourly_usd
 
 # TOML key -> (GPU field, multiplier to SI units). Rates are per second; memory is handled apart.
@@ -137,9 +138,9 @@ def load_gpus(user_file: Path | None = None) -> tuple[GPU, ...]:
     by_id = {g.id: g for g in (_to_gpu(t, path, strict=True, custom=False) for t in tables)}
     if user_file is None:
         user_file = default_user_file()
-        if not user_file.is_file():
+        if not _present(user_file):
             return tuple(by_id.values())
-    elif not Path(user_file).is_file():
+    elif not _present(Path(user_file)):
         raise BadInputError(f"{user_file}: GPUs file not found")
     base = {t["id"]: t for t in tables}
     for t in read_gpu_tables(Path(user_file)):
@@ -152,16 +153,24 @@ def load_gpus(user_file: Path | None = None) -> tuple[GPU, ...]:
     return tuple(by_id.values())
 
 
+def _present(path: Path) -> bool:
+    """Whether something is at `path` (a name too long to be a path is not; an unreadable one is, and reading it
+    then says why)."""
+    from quantcore.errors import QuantPlannerError
+    from quantcore.sources.safe_io import probe
+
+    try:
+        return probe(path) is not None
+    except QuantPlannerError:
+        return True
+
+
 def read_gpu_tables(path: Path) -> list[dict[str, Any]]:
     """The raw [[gpu]] tables of a GPUs file, checked for TOML syntax, unknown keys and unique ids."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise BadInputError(f"{path}: cannot read GPUs file ({e.strerror or e})") from e
-    except UnicodeDecodeError as e:
-        raise BadInputError(f"{path}: GPUs file is not UTF-8 text") from e
-    except tomllib.TOMLDecodeError as e:
-        raise BadInputError(f"{path}: not valid TOML ({e})") from e
+    from quantcore.sources.safe_io import parse_toml, read_bytes
+
+    # a regular file of at most 4 MB, nesting bounded (safe_io): a FIFO or /dev/zero here never hangs the app
+    data = parse_toml(read_bytes(path, MAX_GPU_FILE_BYTES, "GPUs file", BadInputError), str(path), BadInputError)
     extra = sorted(set(data) - {"gpu"})
     if extra:
         raise BadInputError(f"{path}: unexpected top-level key '{extra[0]}'; GPUs go in [[gpu]] tables")
@@ -238,8 +247,8 @@ def _to_gpu(t: dict[str, Any], path: Path, *, strict: bool, custom: bool) -> GPU
 
 def _number(t: dict[str, Any], key: str, where: str, positive: bool = False) -> float:
     v = t[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-        raise BadInputError(f"{where}: field '{key}' must be a non-negative number, not {v!r}")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or v > MAX_NUMBER:
+        raise BadInputError(f"{where}: field '{key}' must be a number from 0 to {MAX_NUMBER:g}, not {str(v)[:40]}")
     if positive and v == 0:
         raise BadInputError(f"{where}: field '{key}' must be greater than 0")
     return float(v)
@@ -330,7 +339,7 @@ def save_user_gpu(gpu: GPU, path: Path | None = None) -> Path:
     is reported, never overwritten.
     """
     path = Path(path) if path is not None else default_user_file()
-    tables = read_gpu_tables(path) if path.exists() else []
+    tables = read_gpu_tables(path) if _present(path) else []
     new = gpu_table(gpu)
     _to_gpu(new, path, strict=True, custom=True)  # refuse to write what could not be read back
     tables = [new if t["id"] == gpu.id else t for t in tables]

@@ -1,12 +1,23 @@
 """A Document as one self-contained HTML file: inline CSS and SVG, no scripts, every string escaped, prints on A4."""
 from __future__ import annotations
 
-from html import escape
+import html as _html
+import re
 
+from quantcore.errors import one_line
 from quantcore.report.charts import WIDTH as CHART_WIDTH
 from quantcore.report.document import Bullets, Chart, Code, Document, Facts, Heading, Para, Span, Table
 from quantcore.report.fonts import CSS_MONO, CSS_SANS
 from quantcore.report.svg import to_svg
+
+# control characters (terminal escapes, bidi overrides) but newlines and tabs: shown as escapes, never kept raw
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def escape(text: str, quote: bool = True) -> str:
+    """html.escape, and control characters from model ids and names shown as escapes (\\x1b)."""
+    return _html.escape(_CONTROL.sub(lambda m: one_line(m.group(0)), text), quote)
+
 
 CSS = """
 :root { --ink: #1f2933; --muted: #5f6b7a; --rule: #d5dae1; --head: #243b53; --zebra: #f5f7fa; --accent: #2f6fab; }

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from quantcore.errors import one_line
 from quantcore.report.document import Bullets, Chart, Code, Document, Facts, Heading, Para, Span, Table
 from quantcore.report.svg import to_svg
 
@@ -14,6 +15,7 @@ _LINE_START = re.compile(r"^(\s*)([#+\-=]|\d+(?=[.)]))")
 def md(text: str) -> str:
     """Text that Markdown shows as written: markup characters backslash-escaped, HTML characters as entities."""
     text = " ".join(text.split("\n"))
+    text = one_line(text, len(text) + 1)  # control characters (ANSI escapes, \r) shown as escapes, not kept raw
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _UNDERSCORE.sub(r"\\_", _SPECIAL.sub(r"\\\1", text))
     return _LINE_START.sub(lambda m: m.group(1) + (m.group(2) + "\\" if m.group(2)[0].isdigit()
@@ -82,7 +84,8 @@ def render_markdown(doc: Document, stem: str) -> tuple[str, dict[str, str]]:
         elif isinstance(blk, Code):
             fence = "`" * max(3, max((len(m) for m in re.findall(r"`+", blk.text)), default=0) + 1)
             lang = {"python": "python", "shell": "sh"}.get(blk.language, "")
-            out += ([f"**{md(blk.title)}**", ""] if blk.title else []) + [fence + lang, blk.text, fence, ""]
+            text = "\n".join(one_line(line, len(line) + 1) for line in blk.text.split("\n"))  # no raw ESC / CR
+            out += ([f"**{md(blk.title)}**", ""] if blk.title else []) + [fence + lang, text, fence, ""]
         elif isinstance(blk, Bullets):
             out += [f"- {_spans(item)}" for item in blk.items] + [""]
     stamp = f"QuantPlanner {doc.version}" + (f", {doc.generated}" if doc.generated else "")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from quantcore.errors import one_line
 from quantcore.report.write import REPORT_SUFFIXES, write_report
 from quantcore.units import format_bytes
 
@@ -55,7 +56,7 @@ def render_plan_text(data: dict[str, Any], unit: str = "GiB") -> str:
     if data["skipped"]:
         lines += ["", f"skipped for mode {w['mode']}: {', '.join(data['skipped'])}"]
     lines += ["", "assumptions:"] + [f"  - {a}" for a in data["assumptions"]]
-    return "\n".join(lines)
+    return "\n".join(one_line(line, 100_000) for line in "\n".join(lines).split("\n"))  # names from files: escaped
 
 
 def _host(place: dict[str, Any], unit: str) -> str:
@@ -75,7 +76,9 @@ def _num(x: float | None, digits: int = 1) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
-    """Plain aligned text table."""
+    """Plain aligned text table (cells hold names from model files: control characters are shown escaped)."""
+    headers = [one_line(h, 10_000) for h in headers]
+    rows = [[one_line(c, 10_000) for c in r] for r in rows]
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     fmt = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])

@@ -26,7 +26,24 @@ def report_format(path: Path) -> str:
 
 def render_report(data: dict[str, Any], fmt: str, *, name: str = "report", unit: str | None = None,
                   paper: str = "a4") -> list[tuple[str, bytes]]:
-    """[(file name, bytes)]: the report first, then the files it links (a Markdown report's charts)."""
+    """[(file name, bytes)]: the report first, then the files it links (a Markdown report's charts).
+
+    A plan read from a file may be damaged anywhere below what check_plan looks at (a row's memory as text, a
+    10**400 byte count, a list where an object belongs): what rendering then raises is one BadInputError line."""
+    try:
+        return _render(data, fmt, name, unit, paper)
+    except _DAMAGED as exc:
+        raise BadInputError(f"the plan is not a well-formed quantplanner.plan/1 object ({exc.__class__.__name__}: "
+                            f"{str(exc)[:120]}); make it again with `quantplanner plan MODEL --report plan.json`") \
+            from None
+
+
+# what rendering a plan with wrong types or absurd numbers deep inside raises
+_DAMAGED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, ZeroDivisionError,
+            RecursionError, ArithmeticError)
+
+
+def _render(data: dict[str, Any], fmt: str, name: str, unit: str | None, paper: str) -> list[tuple[str, bytes]]:
     from quantcore.report.content import build_document, check_plan
 
     check_plan(data)

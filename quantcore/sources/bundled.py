@@ -1,7 +1,6 @@
 """Bundled model configs (resources/models) so that popular models plan on a fresh, offline machine."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -52,10 +51,9 @@ def find_bundled(model_id: str) -> BundledModel | None:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: bundled model file is unreadable ({exc})") from None
+    from quantcore.sources.safe_io import read_json
+
+    data = read_json(path, 10_000_000, "bundled model file")
     if not isinstance(data, dict) or "id" not in data or not isinstance(data.get("config"), dict):
         raise ModelFileError(f"{path}: bundled model file lacks 'id' or 'config'")
     return data

@@ -8,7 +8,8 @@ elements. Scalars are little-endian. (Version 1, with u32 lengths, was dropped b
 The tokenizer arrays (tokens, scores, token types, merges: ~400k elements for a 128k vocabulary) are the bulk of a
 header. Numeric arrays are skipped in one step (count x element size); string arrays hop from length to length
 through eight aligned u64 views of the buffer, so no Python object is made per element. Arrays under
-"tokenizer.ggml." are recorded by their element count only; other arrays (per-layer head counts) are read.
+"tokenizer.ggml." are recorded by their element count only; other arrays (per-layer head counts) are read, unless
+longer than MAX_READ_ARRAY (then None: a count there would pass for a value).
 """
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ from functools import lru_cache
 from typing import Any
 
 from quantcore.errors import ModelFileError
+from quantcore.sources.safe_io import open_regular
 
 MAGIC = b"GGUF"
 MAX_KV = 1 << 20
 MAX_TENSORS = 1 << 22
 MAX_DIMS = 8
+MAX_NESTING = 256  # arrays of arrays (skipped, never read) nested deeper than this are refused
 MAX_READ_ARRAY = 1 << 16  # arrays outside the tokenizer longer than this are counted, not read
 SKIPPED_PREFIX = "tokenizer.ggml."
 
@@ -140,13 +143,15 @@ def _value(c: _Cursor, vtype: int, key: str) -> Any:
     etype = c.u32()
     n = c.count()
     if etype == _ARRAY:
-        raise ValueError(f"metadata '{key}' is an array of arrays")
-    read = not key.startswith(SKIPPED_PREFIX) and n <= MAX_READ_ARRAY
+        _skip_arrays(c, n, key)
+        return None  # arrays of arrays: nothing the planner reads (skipped without recursion)
+    tokenizer = key.startswith(SKIPPED_PREFIX)
+    read = not tokenizer and n <= MAX_READ_ARRAY
     if etype == _STRING:
         if read:
             return [c.string() for _ in range(n)]
         c.skip_strings(n)
-        return n
+        return n if tokenizer else None  # a long array elsewhere is nothing the planner reads (never a count)
     if etype not in _SCALARS:
         raise ValueError(f"metadata '{key}' is an array of unknown type {etype}")
     fmt, size = _SCALARS[etype]
@@ -156,13 +161,37 @@ def _value(c: _Cursor, vtype: int, key: str) -> Any:
         c.pos += n * size
         return values
     c.pos += n * size
-    return n
+    return n if tokenizer else None
+
+
+def _skip_arrays(c: _Cursor, n: int, key: str) -> None:
+    """Step over n arrays (each: element type u32, count u64, elements), nested to any depth, with a stack instead
+    of recursion; every array takes at least 12 bytes, so a hostile count ends at the buffer's end (Truncated)."""
+    stack = [n]
+    while stack:
+        if stack[-1] == 0:
+            stack.pop()
+            continue
+        stack[-1] -= 1
+        etype, count = c.u32(), c.count()
+        if etype == _ARRAY:
+            if len(stack) >= MAX_NESTING:
+                raise ValueError(f"metadata '{key}' nests arrays more than {MAX_NESTING} levels deep")
+            stack.append(count)
+        elif etype == _STRING:
+            c.skip_strings(count)
+        elif etype in _SCALARS:
+            size = _SCALARS[etype][1]
+            c.need(count * size)
+            c.pos += count * size
+        else:
+            raise ValueError(f"metadata '{key}' holds an array of unknown type {etype}")
 
 
 def scan(buf: Any, where: str = "GGUF file") -> tuple[dict[str, Any], list[tuple[str, tuple[int, ...], int, int]], int]:
     """(metadata, tensors as (name, dims fastest-first, ggml type id, byte offset), data start) of a GGUF header.
 
-    Skipped arrays appear in the metadata as their element count. Raises Truncated when `buf` ends inside the
+    Skipped tokenizer arrays appear in the metadata as their element count. Raises Truncated when `buf` ends inside the
     header and ValueError when the bytes are not a GGUF header."""
     c = _Cursor(buf)
     try:
@@ -221,22 +250,20 @@ MAX_HEADER_BYTES = 256 << 20
 
 def read_header(path: Any) -> tuple[dict[str, Any], list[tuple[str, tuple[int, ...], int, int]], int]:
     """Scan a local file's header through a read-only memory map: only the pages the header spans are read, nothing
-    is copied. Errors are ModelFileError with the path."""
+    is copied. The file is opened by safe_io.open_regular (FIFOs, devices and folders refused without blocking).
+    Errors are ModelFileError with the path."""
     import mmap
 
-    try:
-        with open(path, "rb") as fh:
+    with open_regular(path, "GGUF file") as fh:  # a regular file only: a FIFO named x.gguf never blocks
+        try:
             size = os.fstat(fh.fileno()).st_size
             if size == 0:
                 raise ModelFileError(f"{path}: empty file, not a GGUF model")
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                 outcome = _scan_mapped(mm, str(path), size)
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ModelFileError(f"{path}: is a folder, not a GGUF file") from None
-    except OSError as exc:
-        raise ModelFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        except (OSError, ValueError) as exc:  # a file that cannot be mapped (some special file systems)
+            raise ModelFileError(f"{path}: cannot read GGUF file ({getattr(exc, 'strerror', None) or exc})") \
+                from None
     if isinstance(outcome, str):
         raise ModelFileError(outcome)
     return outcome

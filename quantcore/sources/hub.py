@@ -1,52 +1,48 @@
-"""Hugging Face Hub models: search, and inventories from config.json plus header-only range reads, cached."""
+"""Hugging Face Hub models: inventories from config.json plus header-only range reads, cached; search."""
 from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from quantcore.errors import (
     HubError,
     HubOfflineError,
-    HubServerError,
     HubUnavailableError,
     ModelFileError,
 )
-from quantcore.model.inventory import Inventory, TensorInfo
+from quantcore.model.inventory import Inventory
 from quantcore.sources import hub_cache, hub_http, safetensors_header
-from quantcore.sources.hub_http import (
-    check_cancel,
-    endpoint,
-    is_offline,
-    offline_message,
-    read_range,
-    translate,
-    with_retries,
-)
+from quantcore.sources.hub_api import (HubFile, HubModel, RepoSnapshot, check_repo_id, check_revision,  # noqa: F401
+                                       repo_snapshot, search_models)
+from quantcore.sources.hub_entry import assemble
+from quantcore.sources.hub_http import check_cancel, endpoint, is_offline, offline_message, read_range  # noqa: F401
 from quantcore.sources.hub_quant import checkpoint_precision, shard_parts
-from quantcore.sources.local import inventory_from_tensors, load_path, read_json
+from quantcore.sources.local import MAX_CONFIG_BYTES, load_path, read_json
+from quantcore.sources.safe_io import parse_json, safe_name
 
-# Everything goes through huggingface_hub (HfApi.model_info / list_models, hf_hub_download, hf_hub_url, its shared
-# HTTP session with http_stream_backoff), so HF_ENDPOINT, HF_HUB_OFFLINE, HF_TOKEN / `hf auth login` and HF_HOME
-# behave as they do for every Hugging Face tool. What one plan costs on the network:
+# Everything goes through huggingface_hub's conventions (its HTTP session, hf_hub_url, HF_ENDPOINT, HF_HUB_OFFLINE,
+# HF_TOKEN / `hf auth login`, HF_HOME), and every byte through quantcore.sources.safe_http: one overall deadline
+# per operation (a plan's fetch: safe_http.DEADLINE_S), at most a known number of bytes per answer, cancellable.
+# What one plan costs on the network:
 #
 #     1 model_info request (file list with sizes, commit hash, gated flag)
-#   + 2 for config.json (HEAD + GET, by hf_hub_download into the standard HF cache; none once cached)
+#   + 1 GET for config.json (kept in our cache entry; none once cached)
 #   + 1 range read per safetensors shard (its first FIRST_READ_BYTES; a second one only for a longer header)
 #
-# The parsed headers are kept under HF_HOME/quantplanner/hub per commit, so a model planned once plans again offline
-# (HF_HUB_OFFLINE=1) and online costs a single model_info request. Weight data is never downloaded, and .bin pickles
-# are never fetched or unpickled. Long fetches take progress(message, fraction) and a threading.Event to cancel
-# (checked between requests); no threads are started here.
+# The parsed headers (and config.json) are kept under HF_HOME/quantplanner/hub per commit, so a model planned once
+# plans again offline (HF_HUB_OFFLINE=1) and online costs a single model_info request; when the Hub then fails, the
+# cached answer is used without retrying. Weight data is never downloaded, and .bin pickles are never fetched or
+# unpickled. Long fetches take progress(message, fraction) and a threading.Event to cancel (checked between
+# requests, and by safe_http's watchdog during one).
 #
-# Why not huggingface_hub's get_safetensors_metadata: it reads the same bounded prefix per shard, but first makes two
-# file_exists HEADs and downloads the index (HEAD + GET), then reads the shards on its own thread pool, where a
-# progress callback and a cancel flag cannot reach. The loop here uses the same session, URL builder, error parser
-# (hf_raise_for_status) and backoff, lists shards from model_info's file list (the index only when shard names are
-# not transformers' own), and checks each header with quantcore.sources.safetensors_header (bounded length, offsets, sizes).
+# Why not huggingface_hub's get_safetensors_metadata / hf_hub_download / HfApi: they read answers whole (a hostile
+# or broken endpoint can send gigabytes), retry on their own clock (a silent Hub cost 49 s), and run on threads a
+# cancel flag cannot reach. The loop here lists shards from model_info's file list (the index only when shard names
+# are not transformers' own) and checks each header with quantcore.sources.safetensors_header (bounded length,
+# offsets, sizes).
 
 Progress = Callable[[str, float], None]
 T = TypeVar("T")
@@ -60,96 +56,40 @@ _PICKLES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _GGUF_PREFERENCE = ("q4_k_m", "q4_k_s", "q5_k_m", "q8_0", "q6_k", "q4_0")
 
 
-@dataclass(frozen=True)
-class HubModel:
-    """One search result."""
-
-    id: str
-    downloads: int
-    likes: int
-    library: str | None
-    pipeline_tag: str | None
-    gated: bool
-    parameters: int | None  # the Hub's safetensors total, when it states one
-    last_modified: datetime | None
-
-
-@dataclass(frozen=True)
-class HubFile:
-    """A file of a repo at one commit."""
-
-    name: str
-    size: int | None
-
-
-@dataclass(frozen=True)
-class RepoSnapshot:
-    """What one model_info call tells about a repo at a revision."""
-
-    repo_id: str
-    revision: str
-    commit: str
-    files: tuple[HubFile, ...]
-    gated: bool
-
-    def file(self, name: str) -> HubFile | None:
-        return next((f for f in self.files if f.name == name), None)
-
-
 # -- public API ---------------------------------------------------------------------------------------------------
-
-def search_models(query: str, limit: int = 20) -> tuple[HubModel, ...]:
-    """Models whose id matches `query`, most downloaded first (HfApi.list_models)."""
-    from huggingface_hub import HfApi
-
-    if is_offline():
-        raise HubOfflineError("searching needs the Hugging Face Hub but HF_HUB_OFFLINE is set: unset it, or use a "
-                              "local path or a bundled model (`quantplanner models`)")
-    limit = max(1, min(int(limit), 1000))
-    expand = ["downloads", "likes", "library_name", "pipeline_tag", "gated", "safetensors", "lastModified"]
-    try:
-        found = list(HfApi().list_models(search=query.strip() or None, sort="downloads", limit=limit,
-                                         expand=expand))  # type: ignore[arg-type]
-    except Exception as exc:  # noqa: BLE001 - translated into one line, or re-raised
-        raise translate(exc, f"search '{query}'", None, "the model list") from None
-    return tuple(_hub_model(m) for m in found)
-
-
-def repo_snapshot(repo_id: str, revision: str | None = None) -> RepoSnapshot:
-    """The repo's commit and files (names and sizes) at `revision` (default: main): one request."""
-    from huggingface_hub import HfApi
-
-    info = with_retries(lambda: HfApi().model_info(repo_id, revision=revision, files_metadata=True,
-                                                    timeout=hub_http.TIMEOUT_S), repo_id, revision, "model info")
-    files = tuple(HubFile(s.rfilename, s.lfs.size if s.lfs is not None else s.size) for s in info.siblings or ())
-    if not info.sha:
-        raise HubServerError(f"{endpoint()} gave no commit hash for {repo_id}: is HF_ENDPOINT a Hugging Face Hub?")
-    return RepoSnapshot(repo_id, revision or "main", str(info.sha), files, bool(info.gated))
-
 
 def list_gguf_files(repo_id: str, revision: str | None = None) -> tuple[HubFile, ...]:
     """The .gguf files of a repo (split files listed once per part)."""
-    return tuple(f for f in repo_snapshot(repo_id, revision).files if f.name.lower().endswith(".gguf"))
+    with hub_http.budget():
+        return tuple(f for f in repo_snapshot(repo_id, revision).files if f.name.lower().endswith(".gguf"))
 
 
 def resolve_model(repo_id: str, revision: str | None = None, *, gguf_file: str | None = None,
-                  progress: Progress | None = None, cancel: threading.Event | None = None) -> Inventory:
+                  progress: Progress | None = None, cancel: threading.Event | None = None,
+                  fallback: bool = False) -> Inventory:
     """The inventory of a Hub repo at a revision: exact tensors from safetensors headers (or one GGUF file's header)
-    read by HTTP range, the architecture from config.json; from the local cache when offline."""
+    read by HTTP range, the architecture from config.json; from the local cache when offline.
+
+    Every request shares one overall deadline (safe_http.DEADLINE_S). Failed requests are retried only when there is
+    nothing to fall back on: no cached answer here, and no bundled config at the caller (fallback=False)."""
+    check_repo_id(repo_id)
+    check_revision(revision)
+    if gguf_file is not None and not (safe_name(gguf_file) and gguf_file.lower().endswith(".gguf")):
+        raise HubError(f"'{gguf_file[:200]}' is not a .gguf file name inside {repo_id}")
     report = progress or (lambda _m, _f: None)
     selection = gguf_file or ""
+    cached = _cached(repo_id, revision, selection)
     if is_offline():
-        inv = _cached(repo_id, revision, selection)
-        if inv is None:
+        if cached is None:
             raise HubOfflineError(offline_message(repo_id))
-        return inv
+        return cached
     try:
-        return _resolve_online(repo_id, revision, gguf_file, report, cancel)
+        with hub_http.budget(retry=cached is None and not fallback, cancel=cancel):
+            return _resolve_online(repo_id, revision, gguf_file, report, cancel)
     except HubUnavailableError as exc:  # unreachable, too slow, 429 / 5xx: what was fetched before still plans
-        inv = _cached(repo_id, revision, selection)
-        if inv is None:
+        if cached is None:
             raise
-        return replace(inv, notes=(f"the Hub could not be used now ({exc})", *inv.notes))
+        return replace(cached, notes=(f"the Hub could not be used now ({exc})", *cached.notes))
 
 
 def _resolve_online(repo_id: str, revision: str | None, gguf_file: str | None, report: Progress,
@@ -160,17 +100,33 @@ def _resolve_online(repo_id: str, revision: str | None, gguf_file: str | None, r
     snap = repo_snapshot(repo_id, revision)
     hub_cache.save_ref(repo_id, snap.revision, snap.commit)
     entry = hub_cache.load_entry(repo_id, snap.commit, selection)
-    if entry is None:
-        entry = _fetch_entry(snap, gguf_file, report, cancel)
-        entry["has_config"] = entry["kind"] != "gguf" and snap.file("config.json") is not None
-        hub_cache.save_entry(repo_id, snap.commit, selection, entry)
+    if entry is not None:
+        try:
+            return _finish(snap, entry, selection, report, cancel, fresh=False)
+        except ModelFileError:  # a cache entry that no longer passes the checks: read the repo again
+            pass
+    entry = _fetch_entry(snap, gguf_file, report, cancel)
+    entry["has_config"] = entry["kind"] != "gguf" and snap.file("config.json") is not None
+    return _finish(snap, entry, selection, report, cancel, fresh=True)
+
+
+def _finish(snap: RepoSnapshot, entry: dict[str, Any], selection: str, report: Progress,
+            cancel: threading.Event | None, fresh: bool) -> Inventory:
+    """config.json for the entry (from the entry, the HF cache or one GET), the inventory checked, then cached."""
     config = None
     if entry.get("has_config"):
-        check_cancel(cancel, repo_id)
-        report(f"{repo_id}: config.json", 0.95)
-        config = _config(snap)
-    report(f"{repo_id}: done", 1.0)
-    return _assemble(repo_id, snap.revision, snap.commit, entry, config, cached=False)
+        check_cancel(cancel, snap.repo_id)
+        report(f"{snap.repo_id}: config.json", 0.95)
+        text = entry.get("config")
+        config = _parse_config(text, snap.repo_id) if isinstance(text, str) else _config(snap)
+        if not isinstance(text, str):
+            entry["config"] = json.dumps(config)
+            fresh = True
+    inv = assemble(snap.repo_id, snap.revision, snap.commit, entry, config, cached=False)  # checked, then kept
+    if fresh:
+        hub_cache.save_entry(snap.repo_id, snap.commit, selection, entry)
+    report(f"{snap.repo_id}: done", 1.0)
+    return inv
 
 
 # -- from the local cache -----------------------------------------------------------------------------------------
@@ -189,12 +145,16 @@ def _from_cache(repo_id: str, revision: str | None, selection: str) -> Inventory
     entry = hub_cache.load_entry(repo_id, commit, selection)
     if entry is None:
         return None
-    config = None
-    if entry.get("has_config"):
-        config = _cached_config(repo_id, commit)
-        if config is None:
-            return None
-    return _assemble(repo_id, revision or "main", commit, entry, config, cached=True)
+    try:
+        config = None
+        if entry.get("has_config"):
+            text = entry.get("config")
+            config = _parse_config(text, repo_id) if isinstance(text, str) else _cached_config(repo_id, commit)
+            if config is None:
+                return None
+        return assemble(repo_id, revision or "main", commit, entry, config, cached=True)
+    except ModelFileError:  # a damaged or outdated cache entry: fetched again when the Hub can be reached
+        return None
 
 
 def _from_hf_snapshot(repo_id: str, revision: str | None) -> Inventory | None:
@@ -227,24 +187,25 @@ def _cached_config(repo_id: str, commit: str) -> dict[str, Any] | None:
 
 
 def _config(snap: RepoSnapshot) -> dict[str, Any]:
-    """config.json through hf_hub_download (standard HF cache; no request at all when this commit is cached)."""
-    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    """config.json: from the standard HF cache when another tool put this commit there, else one bounded GET."""
+    cached = _cached_config(snap.repo_id, snap.commit)
+    if cached is not None:
+        return cached
+    info = snap.file("config.json")
+    if info is not None and info.size is not None and info.size > MAX_CONFIG_BYTES:
+        raise ModelFileError(f"{snap.repo_id}: config.json of {info.size:,} bytes is too large for a config file")
+    raw = hub_http.get_file(snap.repo_id, snap.revision, snap.commit, "config.json", MAX_CONFIG_BYTES)
+    return _parse_config(raw, snap.repo_id)
 
-    cached = try_to_load_from_cache(snap.repo_id, "config.json", revision=snap.commit)
-    if isinstance(cached, str):
-        return _read_config(Path(cached), snap.repo_id) or {}
-    try:
-        path = hf_hub_download(snap.repo_id, "config.json", revision=snap.revision, etag_timeout=hub_http.TIMEOUT_S)
-    except Exception as exc:  # noqa: BLE001 - translated into one line, or re-raised
-        raise translate(exc, snap.repo_id, snap.revision, "config.json") from None
-    config = _read_config(Path(path), snap.repo_id)
-    if config is None:
-        raise ModelFileError(f"{snap.repo_id}: config.json is not a JSON object")
-    return config
+
+def _parse_config(raw: bytes | str, repo_id: str) -> dict[str, Any]:
+    data = parse_json(raw, f"{repo_id}/config.json", "config.json")
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{repo_id}: config.json must be a JSON object")
+    return data
 
 
 def _read_config(path: Path, repo_id: str) -> dict[str, Any] | None:
-
     data = read_json(path)
     if not isinstance(data, dict):
         raise ModelFileError(f"{repo_id}: config.json must be a JSON object")
@@ -294,20 +255,20 @@ def weight_files(snap: RepoSnapshot) -> tuple[HubFile, ...]:
     return tuple(sorted(top, key=lambda f: f.name))
 
 
+MAX_INDEX_BYTES = 64 << 20  # model.safetensors.index.json: ~100 bytes per tensor
+
+
 def _index_files(snap: RepoSnapshot) -> tuple[HubFile, ...]:
-    from huggingface_hub import hf_hub_download
-
-    try:
-        path = hf_hub_download(snap.repo_id, "model.safetensors.index.json", revision=snap.commit,
-                               etag_timeout=hub_http.TIMEOUT_S)
-    except Exception as exc:  # noqa: BLE001
-        raise translate(exc, snap.repo_id, snap.revision, "model.safetensors.index.json") from None
-
-    data = read_json(Path(path))
+    raw = hub_http.get_file(snap.repo_id, snap.revision, snap.commit, "model.safetensors.index.json", MAX_INDEX_BYTES)
+    data = parse_json(raw, f"{snap.repo_id}/model.safetensors.index.json", "index")
     weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(weight_map, dict):
         raise ModelFileError(f"{snap.repo_id}: model.safetensors.index.json has no weight_map")
-    names = sorted(set(map(str, weight_map.values())))
+    bad = [v for v in weight_map.values() if not safe_name(v)][:1]
+    if bad or not weight_map:
+        what = f"a shard that is not a file name in the repo ({str(bad[0])[:120]!r})" if bad else "no shard at all"
+        raise ModelFileError(f"{snap.repo_id}: model.safetensors.index.json names {what}")
+    names = sorted(set(weight_map.values()))
     missing = [n for n in names if snap.file(n) is None]
     if missing:
         raise ModelFileError(f"{snap.repo_id}: the index names {missing[0]}, which is not in the repo")
@@ -331,7 +292,8 @@ def _safetensors_header(snap: RepoSnapshot, shard: HubFile, first: int) -> bytes
     """The JSON header bytes of one remote safetensors file, checked with the local reader's own bounds."""
     where = f"{snap.repo_id}/{shard.name}"
     size = shard.size
-    prefix = read_range(snap.repo_id, snap.revision, snap.commit, shard.name, 0, first if size is None else min(first, size))
+    prefix = read_range(snap.repo_id, snap.revision, snap.commit, shard.name, 0,
+                        first if size is None else min(first, size))
     n = safetensors_header.header_length(prefix, where, size)  # refuses absurd lengths before reading them
     raw = prefix[8:8 + n]
     if len(raw) < n and len(prefix) >= min(first, size or first):
@@ -353,6 +315,9 @@ def _fetch_gguf(snap: RepoSnapshot, name: str, report: Progress, cancel: threadi
     parts = [target]
     split = shard_parts(name.split("/")[-1])
     if split is not None:  # llama.cpp split files: every part has its own header with its own tensors
+        if split[2] > len(snap.files):
+            raise ModelFileError(f"{snap.repo_id}: split GGUF {name} names {split[2]:,} parts; the repo has "
+                                 f"{len(snap.files):,} files")
         folder = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
         parts = [snap.file(f"{folder}{split[0]}-{i:05d}-of-{split[2]:05d}.gguf") for i in range(1, split[2] + 1)]
         if any(p is None for p in parts):
@@ -363,8 +328,9 @@ def _fetch_gguf(snap: RepoSnapshot, name: str, report: Progress, cancel: threadi
         assert part is not None
         check_cancel(cancel, snap.repo_id)
         report(f"{snap.repo_id}: GGUF header {i + 1}/{len(parts)} ({part.name})", 0.1 + 0.85 * i / len(parts))
-        m, ts, _read = read_gguf_prefix(lambda a, b, p=part: read_range(snap.repo_id, snap.revision, snap.commit, p.name, a, b), part.size,
-                                        f"{snap.repo_id}/{part.name}", GGUF_FIRST_READ_BYTES)
+        m, ts, _read = read_gguf_prefix(
+            lambda a, b, p=part: read_range(snap.repo_id, snap.revision, snap.commit, p.name, a, b), part.size,
+            f"{snap.repo_id}/{part.name}", GGUF_FIRST_READ_BYTES)
         meta = meta or m
         tensors.extend([t.name, list(t.shape), t.dtype, t.stored_bytes] for t in ts)
     read = {p.name for p in parts if p is not None}
@@ -382,56 +348,3 @@ def default_gguf(files: list[HubFile]) -> HubFile:
             if tag in low.replace("-", "_") and (shard_parts(low.split("/")[-1]) or (None, 1))[1] == 1:
                 return f
     return ordered[0]
-
-
-# -- assembling the inventory -------------------------------------------------------------------------------------
-
-def _assemble(repo_id: str, revision: str, commit: str, entry: dict[str, Any], config: dict[str, Any] | None,
-              cached: bool) -> Inventory:
-    from quantcore.model.arch import inventory_from_config
-    from quantcore.model.naming import classify, layer_of
-    from quantcore.sources.gguf_header import gguf_inventory
-
-    kind = entry.get("kind")
-    where = f"{repo_id}@{revision}"
-    if kind == "safetensors":
-        tensors: list[TensorInfo] = []
-        for f in entry["files"]:
-            raw = str(f["header"]).encode("utf-8")
-            size = f.get("size")
-            tensors.extend(safetensors_header.parse_header(raw, f"{repo_id}/{f['name']}",
-                                                           None if size is None else size - 8 - len(raw)))
-        inv = inventory_from_tensors(tensors, repo_id, config, where)
-        how = f"{len(entry['files'])} safetensors header{'s' if len(entry['files']) != 1 else ''} read by HTTP range"
-    elif kind == "gguf":
-        ts = []
-        for name, shape, dtype, nbytes in entry["tensors"]:
-            role, tkind = classify(name)
-            ts.append(TensorInfo(name=name, shape=tuple(shape), dtype=dtype, role=role, kind=tkind,
-                                 layer=layer_of(name), nbytes=nbytes))
-        inv = replace(gguf_inventory(entry["meta"], tuple(ts), where, repo_id), id=repo_id)
-        others = list(entry.get("others") or ())
-        how = f"GGUF file {entry['file']} header read by HTTP range" + (
-            f"; other GGUF files ({len(others)}), plan one as {repo_id}/FILE.gguf: " + ", ".join(others[:8])
-            + (", ..." if len(others) > 8 else "") if others else "")
-    elif kind == "config" and config is not None:
-        inv = inventory_from_config(config, repo_id)
-        pid, desc = checkpoint_precision(config)
-        inv = replace(inv, quantization=pid, notes=inv.notes + tuple(entry.get("notes") or ()) + (
-            (f"checkpoint already quantized ({desc})",) if desc else ()))
-        how = "config.json only"
-    else:
-        raise ModelFileError(f"{repo_id}: cached Hub entry for commit {commit[:12]} is unusable; delete "
-                             f"{hub_cache.cache_root()} and fetch again")
-    origin = (f"Hugging Face Hub {repo_id} at {revision} (commit {commit[:12]}): {how}"
-              + ("; from the local cache" + (" (HF_HUB_OFFLINE is set)" if is_offline() else "") if cached else ""))
-    return replace(inv, notes=(origin, *inv.notes))
-
-
-def _hub_model(m: Any) -> HubModel:
-    params = m.safetensors.total if getattr(m, "safetensors", None) is not None else None
-    return HubModel(id=str(m.id), downloads=int(m.downloads or 0), likes=int(m.likes or 0), library=m.library_name,
-                    pipeline_tag=m.pipeline_tag, gated=bool(m.gated), parameters=int(params) if params else None,
-                    last_modified=m.last_modified)
-
-

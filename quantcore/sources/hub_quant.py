@@ -5,6 +5,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+from quantcore.model.bounds import BITS, HIDDEN, check
 from quantcore.model.inventory import TensorInfo
 from quantcore.model.naming import classify, layer_of
 
@@ -31,12 +32,17 @@ def checkpoint_precision(config: dict[str, Any] | None) -> tuple[str | None, str
     q = (config or {}).get("quantization_config")
     if not isinstance(q, dict):
         return None, ""
-    method = str(q.get("quant_method") or "").lower()
+    method = q.get("quant_method")
+    method = method.lower()[:60] if isinstance(method, str) else ""
     pid: str | None = None
     desc = method or "unknown method"
     if method in ("gptq", "awq"):
         bits = q.get("bits", q.get("w_bit"))
         group = q.get("group_size", q.get("q_group_size"))
+        if bits is not None:
+            check(bits, BITS, "quantization_config.bits", "config.json")
+        if group is not None and group != -1:  # -1: one group per column (GPTQ's "no grouping")
+            check(group, HIDDEN, "quantization_config.group_size", "config.json")
         desc = f"{method.upper()} {bits}-bit, group size {group}"
         pid = f"{method}-{bits}bit-g{group}"
     elif method == "bitsandbytes":
@@ -87,7 +93,8 @@ def logical_tensors(tensors: list[TensorInfo], config: dict[str, Any] | None,
     q = (config or {}).get("quantization_config")
     if not isinstance(q, dict):
         return tensors, []
-    method = str(q.get("quant_method") or "").lower()
+    method = q.get("quant_method")
+    method = method.lower()[:60] if isinstance(method, str) else ""
     bits = _bits(config or {})
     by_name = {t.name: t for t in tensors}
     extra: dict[str, int] = {}  # logical weight name -> bytes of its auxiliary tensors

@@ -1,25 +1,28 @@
 """Inventories from local files: a folder, config.json, .safetensors (headers), an index, .gguf (header)."""
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from quantcore.errors import ModelFileError, QuantPlannerError
 from quantcore.model.arch import inventory_from_config
+from quantcore.model.bounds import check_inventory, config_int, show
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 from quantcore.sources import safetensors_header
 from quantcore.sources.gguf_header import read_gguf
 from quantcore.sources.hub_quant import checkpoint_precision, logical_tensors
 from quantcore.sources.local_name import local_model_name
+from quantcore.sources.safe_io import probe, safe_name
+from quantcore.sources.safe_io import read_json as safe_read_json
 
 MAX_CONFIG_BYTES = 10_000_000
 
 
 def load_path(path: Path) -> Inventory:
-    """Inventory from a local path, dispatching on what it is."""
-    if path.is_dir():
+    """Inventory from a local path, dispatching on what it is (every file opened through safe_io: regular files
+    only, bounded reads)."""
+    if probe(path) == "dir":
         return _load_folder(path)
     suffix = path.suffix.lower()
     if suffix == ".gguf":
@@ -38,30 +41,20 @@ def load_path(path: Path) -> Inventory:
 
 
 def read_json(path: Path) -> Any:
-    """A small JSON file, with clear errors for the ways it can be wrong."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ModelFileError(f"{path}: {size:,} bytes is too large for a config file")
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ModelFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise ModelFileError(f"{path}: not a text file (expected JSON)") from None
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    """A small JSON file (config.json, an index), with clear errors for the ways it can be wrong."""
+    return safe_read_json(path, MAX_CONFIG_BYTES, "JSON file")
 
 
 def _load_folder(folder: Path) -> Inventory:
     config = _sibling_config(folder / "config.json")
     index = folder / "model.safetensors.index.json"
-    if index.exists():
+    if probe(index) is not None:
         return _from_index(index, read_json(index))
-    shards = sorted(folder.glob("*.safetensors"))
+    shards = sorted(_listed(folder, "*.safetensors"))
     if shards:
         tensors = [t for s in shards for t in safetensors_header.read_file(s)]
         return inventory_from_tensors(tensors, local_model_name(folder, config), config, str(folder))
-    ggufs = sorted(folder.glob("*.gguf"))
+    ggufs = sorted(_listed(folder, "*.gguf"))
     if len(ggufs) == 1:
         return read_gguf(ggufs[0])
     if len(ggufs) > 1:
@@ -72,12 +65,23 @@ def _load_folder(folder: Path) -> Inventory:
     raise ModelFileError(f"{folder}: no config.json, .safetensors or .gguf file in this folder")
 
 
+def _listed(folder: Path, pattern: str) -> list[Path]:
+    try:
+        return list(folder.glob(pattern))
+    except OSError as exc:
+        raise ModelFileError(f"{folder}: cannot list the folder ({exc.strerror or exc})") from None
+
+
 def _from_index(index: Path, data: Any) -> Inventory:
     if not isinstance(data, dict) or not isinstance(data.get("weight_map"), dict):
         raise ModelFileError(f"{index}: not a safetensors index (no weight_map)")
     folder = index.parent
+    bad = [v for v in data["weight_map"].values() if not safe_name(v)][:1]
+    if bad or not data["weight_map"]:
+        raise ModelFileError(f"{index}: the weight_map names a shard that is not a file name in this folder "
+                             f"({show(bad[0]) if bad else 'none'})")
     shards = sorted(set(data["weight_map"].values()))
-    missing = [s for s in shards if not (folder / s).exists()]
+    missing = [s for s in shards if probe(folder / s) is None]
     if missing:
         raise ModelFileError(f"{index}: shard {missing[0]} is missing ({len(missing)} of {len(shards)} missing)")
     tensors = [t for s in shards for t in safetensors_header.read_file(folder / s)]
@@ -87,7 +91,7 @@ def _from_index(index: Path, data: Any) -> Inventory:
 
 def _sibling_config(path: Path) -> dict[str, Any] | None:
     cfg = path if path.name == "config.json" else path.parent / "config.json"
-    if not cfg.exists():
+    if probe(cfg) is None:
         return None
     data = read_json(cfg)
     if not isinstance(data, dict):
@@ -125,8 +129,8 @@ def inventory_from_tensors(tensors: list[TensorInfo], model_id: str, config: dic
         arch = guess_architecture(tensors, config or {})
         if config is None:
             notes.append("no config.json beside the weights: architecture guessed from tensor shapes")
-    return Inventory(id=model_id, source="safetensors", tensors=tuple(tensors), arch=arch, quantization=pid,
-                     notes=tuple(notes))
+    return check_inventory(Inventory(id=model_id, source="safetensors", tensors=tuple(tensors), arch=arch,
+                                     quantization=pid, notes=tuple(notes)), where)
 
 
 def guess_architecture(tensors: list[TensorInfo], config: dict[str, Any]) -> Architecture:
@@ -134,18 +138,31 @@ def guess_architecture(tensors: list[TensorInfo], config: dict[str, Any]) -> Arc
     layers = 1 + max((t.layer for t in tensors if t.layer is not None), default=0)
     embd = next((t for t in tensors if t.kind == "token_embd"), None)
     vocab, hidden = (embd.shape[0], embd.shape[-1]) if embd and len(embd.shape) == 2 else (0, 0)
-    hidden = int(config.get("hidden_size") or hidden or 0)
+    hidden = _given(config, "hidden_size") or hidden or 0
     if hidden <= 0:
         raise ModelFileError("cannot tell the hidden size: no token embedding tensor and no config.json")
-    heads = int(config.get("num_attention_heads") or max(1, hidden // 64))
-    head_dim = int(config.get("head_dim") or hidden // heads)
+    heads = _given(config, "num_attention_heads") or max(1, hidden // 64)
+    head_dim = _given(config, "head_dim") or max(1, hidden // heads)
     k = next((t for t in tensors if t.kind == "attn_k" and len(t.shape) == 2), None)
-    kv_heads = int(config.get("num_key_value_heads") or (k.shape[0] // head_dim if k else heads) or heads)
+    kv_heads = _given(config, "num_key_value_heads") or (k.shape[0] // head_dim if k else heads) or heads
     up = next((t for t in tensors if t.kind in ("ffn_up", "ffn_gate") and len(t.shape) == 2), None)
+    model_type = config.get("model_type")
     return Architecture(
-        model_type=str(config.get("model_type") or "unknown"), num_layers=int(config.get("num_hidden_layers") or layers),
+        model_type=model_type if isinstance(model_type, str) else "unknown",
+        num_layers=_given(config, "num_hidden_layers") or layers,
         hidden_size=hidden, num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim,
-        vocab_size=int(config.get("vocab_size") or vocab), intermediate_size=up.shape[0] if up else 4 * hidden,
-        max_context=int(config.get("max_position_embeddings") or 0),
+        vocab_size=_given(config, "vocab_size") or vocab, intermediate_size=up.shape[0] if up else 4 * hidden,
+        max_context=_given(config, "max_position_embeddings") or 0,
         tie_embeddings=not any(t.kind == "output" for t in tensors),
     )
+
+
+def _given(config: dict[str, Any], key: str) -> int | None:
+    """A size config.json gives (null or absent: None), checked against the bounds table."""
+    value = config.get(key)
+    if value is None:
+        return None
+    try:
+        return config_int(key, value)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"config.json beside the weights: {exc}") from None

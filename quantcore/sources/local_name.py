@@ -6,6 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from quantcore.errors import one_line
+from quantcore.sources.safe_io import exists, probe
+
 GENERIC = {"model", "models", "weights", "checkpoint", "checkpoints", "ckpt", "final", "output", "outputs", "out",
            "snapshot", "snapshots", "hf", "huggingface", "safetensors", "gguf", "main", "latest", "export", "merged",
            "files", "data", "pytorch_model", "config", "model-00001-of-00001", "consolidated"}
@@ -20,10 +23,25 @@ def says_nothing(name: str) -> bool:
 
 
 def local_model_name(path: Path, config: dict[str, Any] | None = None) -> str:
-    """A folder, or a weights file (named by its folder when the file name says nothing, as model.safetensors)."""
-    path = path.expanduser()
-    here = path if path.is_dir() or not path.suffix else path.parent
-    if not path.is_dir() and path.suffix and not says_nothing(path.stem):
+    """A folder, or a weights file (named by its folder when the file name says nothing, as model.safetensors).
+
+    The name comes from the file system and config.json (model-controlled text): it is made one printable line of
+    at most 200 characters, and looking at the path never raises (a too-long name, a folder without access)."""
+    return one_line(_name(path, config), 200)
+
+
+def _is_dir(path: Path) -> bool:
+    return exists(path) and probe(path) == "dir"
+
+
+def _name(path: Path, config: dict[str, Any] | None) -> str:
+    try:
+        path = path.expanduser()
+    except RuntimeError:  # ~user of an unknown user
+        pass
+    is_dir = _is_dir(path)
+    here = path if is_dir or not path.suffix else path.parent
+    if not is_dir and path.suffix and not says_nothing(path.stem):
         return path.stem
     # Hugging Face cache: .../models--org--name/snapshots/<commit>/
     for part in (here, *here.parents):
@@ -31,7 +49,8 @@ def local_model_name(path: Path, config: dict[str, Any] | None = None) -> str:
             return "/".join(part.name.split("--")[1:3])
     if not says_nothing(here.name):
         return here.name
-    named = str((config or {}).get("_name_or_path") or "").strip().rstrip("/")
+    given = (config or {}).get("_name_or_path")
+    named = given.strip().rstrip("/")[:1000] if isinstance(given, str) else ""
     if named and _REPO_LIKE.match(named) and not says_nothing(named.split("/")[-1]):
         return named
     if named and ("/" in named or "\\" in named):  # saved from a local path: its last meaningful part

@@ -1,7 +1,6 @@
 """Turn what the user typed (path, Hub repo id, bundled id, parameter count) into an Inventory, best source first."""
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -19,12 +18,12 @@ from quantcore.model.count_model import from_parameter_count, parse_count
 from quantcore.model.inventory import Inventory
 from quantcore.sources import hub
 from quantcore.sources.bundled import BundledModel, bundled_models, find_bundled
+from quantcore.sources.hub_api import is_repo_id
 from quantcore.sources.hub_quant import checkpoint_precision
 from quantcore.sources.local import load_path
+from quantcore.sources.safe_io import exists, probe
 
 Progress = Callable[[str, float], None]
-# Hugging Face repo names: letters, digits, '-', '_', '.'; at most 96 characters each side.
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 
 
 def load_model(spec: str, revision: str | None = None, *, progress: Progress | None = None,
@@ -40,8 +39,10 @@ def load_model(spec: str, revision: str | None = None, *, progress: Progress | N
     spec = (spec or "").strip()
     if not spec:
         raise BadInputError("no model given: pass a path, a bundled model id (see `quantplanner models`) or a count like 7B")
-    path = Path(spec).expanduser()
-    if path.exists():
+    if len(spec) > 4096 or "\0" in spec:
+        raise BadInputError(f"'{spec[:80]}...' is too long for a model path, repo id or count")
+    path = _expand(spec)
+    if _is_local(path, spec):
         _no_revision(revision, spec)
         return load_path(path)
     count = parse_count(spec)
@@ -52,7 +53,8 @@ def load_model(spec: str, revision: str | None = None, *, progress: Progress | N
     repo = None if spec.startswith((".", "/", "~")) else parse_repo_spec(spec)
     if repo is not None and (use_hub or bundled is None):
         try:
-            return hub.resolve_model(repo[0], revision, gguf_file=repo[1], progress=progress, cancel=cancel)
+            return hub.resolve_model(repo[0], revision, gguf_file=repo[1], progress=progress, cancel=cancel,
+                                     fallback=bundled is not None and repo[1] is None)
         except (HubUnavailableError, HubGatedRepoError, HubRepoNotFoundError) as exc:
             if bundled is None or repo[1] is not None:
                 raise
@@ -60,7 +62,8 @@ def load_model(spec: str, revision: str | None = None, *, progress: Progress | N
             return _bundled_inventory(bundled, reason + (f"; revision '{revision}' not checked" if revision else ""))
     if bundled is not None:
         return _bundled_inventory(bundled, None)
-    if spec.endswith((".json", ".safetensors", ".gguf")) or "/" in spec and path.parent.exists() and spec.startswith((".", "/", "~")):
+    if spec.endswith((".json", ".safetensors", ".gguf")) or "/" in spec and exists(path.parent) \
+            and spec.startswith((".", "/", "~")):
         raise ModelFileError(f"{spec}: no such file or folder")
     raise BadInputError(
         f"'{spec}' is not a local file or folder, a Hub repo id like org/name, a bundled model "
@@ -74,12 +77,30 @@ def parse_repo_spec(spec: str) -> tuple[str, str | None] | None:
     if len(parts) < 2 or not all(parts):
         return None
     repo_id = "/".join(parts[:2])
-    if not _REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id:
+    if not is_repo_id(repo_id):
         return None
     if len(parts) == 2:
         return None if repo_id.lower().endswith((".json", ".safetensors", ".gguf")) else (repo_id, None)
     rest = "/".join(parts[2:])
     return (repo_id, rest) if rest.lower().endswith(".gguf") else None
+
+
+def _expand(spec: str) -> Path:
+    try:
+        return Path(spec).expanduser()
+    except (RuntimeError, KeyError, OSError):  # '~nosuchuser/x': no such home folder
+        return Path(spec)
+
+
+def _is_local(path: Path, spec: str) -> bool:
+    """Whether `spec` names something on disk. A name that cannot be a path (too long, a NUL byte) is not one; a
+    folder we may not enter is an error for a path, and simply not local for what looks like a repo id."""
+    try:
+        return probe(path) is not None
+    except ModelFileError:
+        if parse_repo_spec(spec) is not None and not spec.startswith((".", "/", "~")):
+            return False
+        raise
 
 
 def _no_revision(revision: str | None, spec: str) -> None:

@@ -1,6 +1,13 @@
-"""Tensors of a local .safetensors file / folder or .gguf, read lazily one at a time through mmap (bounded memory)."""
+"""Tensors of a local .safetensors file / folder or .gguf, read lazily one at a time through mmap (bounded memory).
+
+Headers are read by the same checked readers as the planner's (safetensors_header: dtypes, shapes inside the bounds
+table, offsets that tile the file; gguf_scan: counts, truncation, a header cap), through safe_io (regular files
+only: a FIFO or device named model.safetensors is refused, never blocks); a file is checked to be a regular file
+again before its data is mapped."""
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -9,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from quantcore.errors import BadInputError, ModelFileError
+from quantcore.sources.safe_io import open_regular, probe
 
 if TYPE_CHECKING:
     import torch
@@ -34,36 +42,63 @@ class TensorRef:
     def load(self) -> torch.Tensor:
         if self.file.suffix.lower() == ".gguf":
             return _gguf_tensor(self)
-        from safetensors import safe_open
-
-        with safe_open(str(self.file), framework="pt") as f:
-            return f.get_tensor(self.name)
+        with _safetensors(self.file) as f:
+            return _read(self, lambda: f.get_tensor(self.name))
 
     def load_rows(self, start: int, stop: int) -> torch.Tensor:
         """Rows start:stop of the first dimension (a chunk; GGUF reads its whole tensor)."""
         if self.file.suffix.lower() == ".gguf" or len(self.shape) == 0:
             t = self.load()
             return t[start:stop] if t.dim() else t
-        from safetensors import safe_open
+        with _safetensors(self.file) as f:
+            return _read(self, lambda: f.get_slice(self.name)[start:stop])
 
-        with safe_open(str(self.file), framework="pt") as f:
-            return f.get_slice(self.name)[start:stop]
+
+@contextlib.contextmanager
+def _safetensors(file: Path) -> Iterator[Any]:
+    """safetensors' own memory-mapped reader, once the path is checked to still be a regular file (safe_open opens
+    by name: a FIFO swapped in would block it)."""
+    from safetensors import safe_open
+
+    _regular(file)
+    try:
+        handle = safe_open(str(file), framework="pt")
+    except Exception as exc:  # noqa: BLE001 - SafetensorError, OSError: the file changed or is damaged
+        raise ModelFileError(f"{file}: cannot read the safetensors file ({exc.__class__.__name__}: "
+                             f"{str(exc)[:120]})") from None
+    with handle as f:
+        yield f
+
+
+def _read(ref: TensorRef, get: Any) -> Any:
+    try:
+        return get()
+    except Exception as exc:  # noqa: BLE001 - SafetensorError, OSError, a dtype torch cannot hold: one line
+        raise ModelFileError(f"{ref.file}: cannot read tensor '{ref.name}' ({exc.__class__.__name__}: "
+                             f"{str(exc)[:120]})") from None
+
+
+def _regular(file: Path) -> None:
+    kind = probe(file)
+    if kind != "file":
+        raise ModelFileError(f"{file}: " + ("no such file" if kind is None else "not a regular file any more"))
 
 
 def weight_files(path: Path) -> list[Path]:
     """The weight files of a model path: a .safetensors / .gguf file, or a folder's .safetensors shards (or its one
     .gguf)."""
     path = Path(path)
-    if not path.exists():
+    kind = probe(path)
+    if kind is None:
         raise ModelFileError(f"{path}: no such file or folder")
-    if path.is_file():
+    if kind != "dir":  # a regular file, or a FIFO / device (refused when opened, never read)
         if path.suffix.lower() not in (".safetensors", ".gguf"):
             raise ModelFileError(f"{path}: expected a .safetensors or .gguf file (or a folder of them)")
         return [path]
-    shards = sorted(path.glob("*.safetensors"))
+    shards = sorted(_listed(path, "*.safetensors"))
     if shards:
         return shards
-    ggufs = sorted(path.glob("*.gguf"))
+    ggufs = sorted(_listed(path, "*.gguf"))
     if len(ggufs) == 1:
         return ggufs
     if len(ggufs) > 1:
@@ -102,44 +137,53 @@ def iter_tensors(path: Path, patterns: list[str] | None = None) -> Iterator[tupl
         yield ref, ref.load()
 
 
-def _safetensors_refs(f: Path) -> list[TensorRef]:
-    import json
-    import struct
-
+def _listed(folder: Path, pattern: str) -> list[Path]:
     try:
-        with open(f, "rb") as fh:
-            head = fh.read(8)
-            if len(head) != 8:
-                raise ModelFileError(f"{f}: too short to be a safetensors file")
-            (n,) = struct.unpack("<Q", head)
-            if n > 100_000_000:
-                raise ModelFileError(f"{f}: header of {n:,} bytes is not a safetensors header")
-            header: dict[str, Any] = json.loads(fh.read(n))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{f}: cannot read the safetensors header ({exc})") from None
-    refs = []
-    for name, e in header.items():
-        if name == "__metadata__" or not isinstance(e, dict):
-            continue
-        begin, end = e["data_offsets"]
-        refs.append(TensorRef(name, tuple(int(d) for d in e["shape"]), str(e["dtype"]), f, int(end) - int(begin)))
-    return refs
+        return list(folder.glob(pattern))
+    except OSError as exc:
+        raise ModelFileError(f"{folder}: cannot list the folder ({exc.strerror or exc})") from None
+
+
+def _safetensors_refs(f: Path) -> list[TensorRef]:
+    """The checked header of one file (safetensors_header.read_file: the planner's own reader)."""
+    from quantcore.sources.safetensors_header import read_file
+
+    return [TensorRef(t.name, t.shape, t.dtype, f, t.nbytes or 0) for t in read_file(f)]
 
 
 @lru_cache(maxsize=2)
 def _gguf_reader(f: Path, mtime: float) -> Any:
+    """gguf.GGUFReader over the opened regular file (memory-mapped: tensors are read when touched); the header was
+    checked by gguf_scan first (counts, truncation, size), so the reader never walks an absurd one."""
     import gguf
 
+    from quantcore.sources.gguf_header import READER_ERRORS
+
+    with open_regular(f, "GGUF file") as fh:
+        try:
+            return gguf.GGUFReader(fh, "r")  # type: ignore[arg-type]  # np.memmap maps the open file
+        except READER_ERRORS as exc:
+            raise ModelFileError(f"{f}: cannot read the GGUF file ({exc.__class__.__name__}: {str(exc)[:120]})") \
+                from None
+
+
+def _mtime(f: Path) -> float:
     try:
-        return gguf.GGUFReader(str(f), "r")  # memory-mapped: tensors are read when touched
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"{f}: cannot read the GGUF file ({exc})") from None
+        return os.stat(f).st_mtime
+    except OSError as exc:
+        raise ModelFileError(f"{f}: cannot read ({exc.strerror or exc})") from None
 
 
 def _gguf_refs(f: Path) -> list[TensorRef]:
-    reader = _gguf_reader(f, f.stat().st_mtime)
-    return [TensorRef(t.name, tuple(int(d) for d in reversed(t.shape.tolist())), t.tensor_type.name, f,
-                      int(t.n_bytes)) for t in reader.tensors]
+    """Tensors of a GGUF file from gguf_scan (fast, bounded, checked against the bounds table)."""
+    from quantcore.model.bounds import check_tensors
+    from quantcore.sources.gguf_header import scanned_parts
+    from quantcore.sources.gguf_scan import read_header
+
+    meta, tensors, _ = read_header(f)
+    _, infos = scanned_parts(meta, tensors, str(f))
+    check_tensors(infos, str(f))
+    return [TensorRef(t.name, t.shape, t.dtype, f, t.nbytes or 0) for t in infos]
 
 
 def _gguf_tensor(ref: TensorRef) -> torch.Tensor:
@@ -148,9 +192,15 @@ def _gguf_tensor(ref: TensorRef) -> torch.Tensor:
     import numpy as np
     import torch
 
-    reader = _gguf_reader(ref.file, ref.file.stat().st_mtime)
-    t = next(t for t in reader.tensors if t.name == ref.name)
-    values = np.ascontiguousarray(gguf.quants.dequantize(np.asarray(t.data), t.tensor_type), dtype=np.float32)
-    if not values.flags.writeable:  # an F32 tensor comes back as a view of the read-only memory map
-        values = values.copy()
-    return torch.from_numpy(values).reshape(ref.shape)
+    reader = _gguf_reader(ref.file, _mtime(ref.file))
+    t = next((t for t in reader.tensors if t.name == ref.name), None)
+    if t is None:
+        raise ModelFileError(f"{ref.file}: tensor '{ref.name}' is gone (the file changed while it was read)")
+    try:
+        values = np.ascontiguousarray(gguf.quants.dequantize(np.asarray(t.data), t.tensor_type), dtype=np.float32)
+        if not values.flags.writeable:  # an F32 tensor is a view of the read-only map: torch warns on those
+            values = values.copy()
+        return torch.from_numpy(values).reshape(ref.shape)
+    except (ValueError, TypeError, NotImplementedError, RuntimeError, MemoryError) as exc:
+        raise ModelFileError(f"{ref.file}: cannot read tensor '{ref.name}' ({exc.__class__.__name__}: "
+                             f"{str(exc)[:120]})") from None

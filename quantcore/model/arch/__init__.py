@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from quantcore.errors import ModelFileError, UnsupportedArchitectureError
-from quantcore.model.arch._keys import text_model, with_aliases
+from quantcore.model.arch._keys import spelled_aliases, text_model, with_aliases
+from quantcore.model.bounds import check_inventory, config_int, show
 from quantcore.model.inventory import Architecture, Inventory, TensorInfo
 
 Builder = Callable[[dict[str, Any]], tuple[Architecture, list[TensorInfo]]]
@@ -35,28 +36,34 @@ def inventory_from_config(config: dict[str, Any], model_id: str = "config.json")
     mt = config.get("model_type")
     if not mt:
         raise ModelFileError(f"{model_id}: config.json has no 'model_type'; is this a model config?")
+    if not isinstance(mt, str):
+        raise ModelFileError(f"{model_id}: config.json 'model_type' must be text, not {show(mt)}")
     notes: tuple[str, ...] = ()
     if mt not in FAMILIES:
         nested = text_model(config, set(FAMILIES))  # a multimodal config: its text model, when we build that
         if nested is not None:
             config, note = nested
             mt, notes = config["model_type"], (note,)
+    given = config
     config = with_aliases(config)  # transformers' attribute_map aliases and 4.x / 5.x spellings
     builder = FAMILIES.get(mt)
     if builder is None:
         raise UnsupportedArchitectureError(
-            f"{model_id}: model_type '{mt}' is not supported from config.json; supported: "
+            f"{model_id}: model_type '{mt[:100]}' is not supported from config.json; supported: "
             + ", ".join(sorted(FAMILIES))
             + " (or point at the model's .safetensors files for an exact count)"
         )
     try:
+        for key in spelled_aliases(given):  # checked under the name the file gives (the bounds table)
+            config_int(key, given[key])
         arch, tensors = builder(config)
-    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError, AttributeError, IndexError) as exc:
         raise ModelFileError(f"{model_id}: config.json for '{mt}' is missing or has a bad field: {exc}") from None
     for t in tensors:
         if any((not isinstance(d, int)) or d <= 0 for d in t.shape):
             raise ModelFileError(f"{model_id}: config.json gives tensor {t.name} a bad shape {t.shape}")
-    return Inventory(id=model_id, source="config", tensors=tuple(tensors), arch=arch, notes=notes)
+    return check_inventory(Inventory(id=model_id, source="config", tensors=tuple(tensors), arch=arch, notes=notes),
+                           f"{model_id}: config.json")
 
 
 _loaded = False

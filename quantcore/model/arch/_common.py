@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from quantcore.model.bounds import config_int
+
 DTYPES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32", "half": "F16", "float": "F32"}
 
 
@@ -33,4 +35,4 @@ def positive(key: str, value: Any) -> int:
         raise TypeError(f"'{key}' must be an integer, not {value!r}")
     if value <= 0:
         raise ValueError(f"'{key}' must be positive, not {value}")
-    return value
+    return config_int(key, value)

@@ -55,6 +55,19 @@ def with_aliases(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def spelled_aliases(config: dict[str, Any]) -> list[str]:
+    """The keys of attribute_map pairs a config gives under one name only (gpt2's `n_positions`): with_aliases
+    copies their values to the other name, so they are checked under the name the file uses, for an error that
+    names it."""
+    aliases = ATTRIBUTE_MAPS.get(str(config.get("model_type")), {})
+    out = []
+    for alias, canonical in aliases.items():
+        given = [k for k in (canonical, alias) if config.get(k) is not None]
+        if len(given) == 1:
+            out.append(given[0])
+    return out
+
+
 def text_model(config: dict[str, Any], supported: set[str]) -> tuple[dict[str, Any], str] | None:
     """(the text model's config, a note) for a multimodal config whose model_type we do not build but whose
     text_config (or its transformers default) we do; None otherwise."""
@@ -64,8 +77,8 @@ def text_model(config: dict[str, Any], supported: set[str]) -> tuple[dict[str, A
         return None
     inner = dict(inner)
     inner.setdefault("model_type", TEXT_DEFAULTS.get(outer))
-    if inner.get("model_type") not in supported:
-        return None
+    if not isinstance(inner.get("model_type"), str) or inner["model_type"] not in supported:
+        return None  # a model_type that is not text (a list, a number) names nothing we build
     for key in _INHERITED:
         if inner.get(key) is None and config.get(key) is not None:
             inner[key] = config[key]

@@ -7,6 +7,7 @@ from typing import Any
 from quantcore.model.arch import register
 from quantcore.model.arch._common import dtype_of as _dtype
 from quantcore.model.arch._common import flag as _flag
+from quantcore.model.bounds import config_int
 from quantcore.model.inventory import Architecture, TensorInfo
 
 # Names and shapes follow transformers 5.x *ForCausalLM (Linear weights stored (out, in)). Sizes (hidden, layers,
@@ -33,7 +34,7 @@ def _int(cfg: Config, *keys: str, default: Any = _MISSING) -> int:
                 raise TypeError(f"'{key}' must be an integer, not {value!r}")
             if value <= 0:
                 raise ValueError(f"'{key}' must be positive, not {value}")
-            return value
+            return config_int(key, value)
     if default is _MISSING:
         raise KeyError(keys[0])
     return default

@@ -7,6 +7,7 @@ from typing import Any
 from quantcore.model.arch import register
 from quantcore.model.arch._common import dtype_of
 from quantcore.model.arch._common import flag as _bool
+from quantcore.model.bounds import config_int
 from quantcore.model.inventory import Architecture, TensorInfo
 
 _MISSING = object()
@@ -159,7 +160,4 @@ def _int(config: dict[str, Any], key: str, default: Any = _MISSING) -> Any:
         if default is _MISSING:
             raise KeyError(key)
         return default
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{key} must be an integer, not {value!r}")
-    return value
+    return config_int(key, config[key])

@@ -15,6 +15,7 @@ from typing import Any
 
 from quantcore.model.arch import register
 from quantcore.model.arch._common import dtype_of as _dtype
+from quantcore.model.bounds import config_int
 from quantcore.model.inventory import Architecture, TensorInfo
 
 Config = dict[str, Any]
@@ -31,10 +32,7 @@ def _int(cfg: Config, key: str, default: int | None = None) -> int:
         if default is None:
             raise KeyError(key)
         return default
-    value = cfg[key]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"'{key}' must be an integer, not {value!r}")
-    return value
+    return config_int(key, cfg[key])
 
 
 
