@@ -6,7 +6,7 @@ from typing import Any, Callable
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyleOptionViewItem, QTableView
 
 from app.panels.common import plain_tip
 from quantcore.planner.estimate import ENGINE_NAMES
@@ -130,6 +130,27 @@ def needed_width(view: QTableView, column: int) -> int:
     return max(view.sizeHintForColumn(column), view.horizontalHeader().sectionSizeHint(column))
 
 
+def text_width(view: QTableView, column: int, margin: int) -> int:
+    """needed_width from the cells' display text alone (one data() call per cell instead of the delegate's
+    several roles): the widest text plus the delegate's margin, measured once per view."""
+    model, metrics = view.model(), view.fontMetrics()
+    widest = max((metrics.horizontalAdvance(str(model.data(model.index(r, column)) or ""))
+                  for r in range(model.rowCount())), default=0)
+    return max(widest + margin, view.horizontalHeader().sectionSizeHint(column))
+
+
+def cell_margin(view: QTableView) -> int:
+    """What the item delegate adds around a cell's text (padding, focus frame), from the first cell."""
+    model = view.model()
+    if model.rowCount() == 0 or model.columnCount() == 0:
+        return 12
+    index = model.index(0, 0)
+    option = QStyleOptionViewItem()
+    view.initViewItemOption(option)
+    hint = view.itemDelegateForIndex(index).sizeHint(option, index).width()
+    return max(8, hint - view.fontMetrics().horizontalAdvance(str(index.data() or ""))) + 2
+
+
 class ColumnFitter:
     """Keeps every cell readable: a new model (or new columns) sizes the columns to their contents, and any other
     redraw widens the columns whose text grew (a larger batch, GB instead of GiB), never narrowing one the user
@@ -137,6 +158,7 @@ class ColumnFitter:
 
     def __init__(self) -> None:
         self._seen: dict[int, tuple[int, list[str]]] = {}
+        self._margin: dict[int, int] = {}
 
     def fit(self, view: QTableView, plan: Plan) -> None:
         model = view.model()
@@ -144,9 +166,11 @@ class ColumnFitter:
         key = (id(plan.inventory), headers)
         if self._seen.get(id(view)) != key:
             view.resizeColumnsToContents()
+            self._margin[id(view)] = cell_margin(view)
         else:
+            margin = self._margin.get(id(view)) or cell_margin(view)
             for col in range(model.columnCount()):
-                need = needed_width(view, col)
+                need = text_width(view, col, margin)
                 if view.columnWidth(col) < need:
                     view.setColumnWidth(col, need)
         self._seen[id(view)] = key

@@ -175,6 +175,7 @@ class ContextCurves(pg.PlotWidget):
         self.getAxis("left").setWidth(56)
         self.getAxis("left").enableAutoSIPrefix(False)  # the unit is picked from the magnitude instead
         self.legend = legend(self)  # a band above the curves
+        self._legend_pids: list[str] | None = None
         self.curves: dict[str, pg.PlotDataItem] = {}
         for pid in CURVE_PRECISIONS:
             self._curve(pid)
@@ -204,14 +205,19 @@ class ContextCurves(pg.PlotWidget):
         focus_bytes = max([v for _, v in capacities] + list(current_totals) + [1]) * 1.5
         unit, div = unit_for(min(peak_bytes * 1.05, focus_bytes), unit)
         x = np.asarray(contexts, dtype=float)
-        self.legend.clear()
         for pid in curves:
             self._curve(pid)
+        shown = [pid for pid in self.curves if pid in curves]
+        relabel = shown != self._legend_pids  # labels are rebuilt only when the set of curves changes
+        if relabel:
+            self.legend.clear()
+            self._legend_pids = shown
         for pid, item in self.curves.items():
             if pid in curves:
                 item.setData(x, np.asarray(curves[pid], dtype=float) / div)
                 item.setVisible(True)
-                self.legend.addItem(item, pid)
+                if relabel:
+                    self.legend.addItem(item, pid)
             else:
                 item.setData([], [])
                 item.setVisible(False)
