@@ -14,6 +14,7 @@ for case in "rtx-4090:llama-3.1-70b-rtx-4090" "h100-sxm:llama-3.1-70b-h100"; do
   $QP report "$OUT/$name.json" --out "$OUT/$name.html"
   rm -f "$OUT/$name"-page-*.png
   pdftoppm -r 60 -png -f 1 -l 3 "$OUT/$name.pdf" "$OUT/$name-page"
+  for f in "$OUT/$name"-page-0*.png; do [ -e "$f" ] && mv "$f" "${f/-page-0/-page-}"; done  # 10+ pages: page-01
   profile=$(mktemp -d)
   chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
     --disable-component-update --disable-sync --user-data-dir="$profile" --hide-scrollbars \

@@ -237,6 +237,7 @@ def _caveats(data: dict[str, Any], row: dict[str, Any], opt: dict[str, Any], uni
                          f"layers on the GPU and needs {fmt.size_u(placement.get('host_bytes'), unit)} of system "
                          "RAM; decoding is bound by host memory bandwidth."))
     basis = opt.get("speed_basis")
+    basis = basis.removeprefix("estimate ") if isinstance(basis, str) else basis  # "Speeds are estimates: (llama.cpp...)"
     out.append(spans("Speeds are estimates" + (f": {basis}" if basis else ", roofline bounds at the efficiencies in "
                                                "the assumptions") + "; measure on the target before buying."))
     if opt.get("purchase_usd") is not None or opt.get("hourly_usd") is not None:
