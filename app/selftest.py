@@ -38,7 +38,7 @@ CONFIG = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_
           "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 4, "vocab_size": 1024,
           "max_position_embeddings": 2048, "torch_dtype": "float32"}
 # ||y_q - y|| / ||y||: here 0.04 (nf4), 0.004 (int8, q4_k_m's Q6_K for this down_proj); a broken codec or matmul
-# lands near 1 or beyond. int8 must also beat both 4-bit formats.
+# lands near 1 or beyond. int8 must also beat nf4.
 MAX_OUTPUT_ERROR = 0.5
 SEED = 16
 
@@ -204,9 +204,8 @@ def check_lab(folder: Path) -> tuple[dict[str, Any], list[str]]:
             problems.append(f"test-run {r['precision']}: output error {r['output_error']} (expected finite, "
                             f"in (0, {MAX_OUTPUT_ERROR}))")
     errs = {r["precision"]: r["output_error"] for r in runs}
-    if len(errs) == len(PRECISIONS) and not errs["int8"] < min(errs["nf4"], errs["q4_k_m"]):
-        problems.append(f"test-run: int8's output error {errs['int8']:.4g} is not below the 4-bit formats' "
-                        f"({errs['nf4']:.4g}, {errs['q4_k_m']:.4g})")
+    if len(errs) == len(PRECISIONS) and not errs["int8"] < errs["nf4"]:
+        problems.append(f"test-run: int8's output error {errs['int8']:.4g} is not below nf4's {errs['nf4']:.4g}")
     if native.library() is not None:
         kernels = "compiled C kernels"
     elif os.environ.get(native.DISABLE_ENV, "") not in ("", "0"):
