@@ -213,8 +213,9 @@ def check_lab(folder: Path) -> tuple[dict[str, Any], list[str]]:
     else:
         kernels = "pure torch: no C compiler"
     for r in runs:
-        print(f"lab: {r['precision']:<7} {r['measured_bytes']:>8,} B {'=' if r['bytes_equal'] else '!='} catalog, output error {r['output_error']:.6g}, "
-              f"{r['latency_ms']:.2f} ms ({kernels})")
+        same = "=" if r["bytes_equal"] else "!="
+        print(f"lab: {r['precision']:<7} {r['measured_bytes']:>8,} B {same} catalog, output error "
+              f"{r['output_error']:.6g}, {r['latency_ms']:.2f} ms ({kernels})")
     levels, _note = quantization_levels("nf4", down)
     hist = histogram_of_tensor(down, 40, f"{LAYER}.weight").as_dict()
     lab = {"device": "cpu", "calibration": "synthetic inputs with outlier channels (self-test)", "errors": errors,
