@@ -10,7 +10,7 @@ MODEL  ?= meta-llama/Llama-3.1-8B
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run plan test test-tools bench accuracy dist clean
+.PHONY: setup run plan test test-tools bench accuracy dist dist-tools dist-test clean
 
 setup: $(STAMP)
 
@@ -34,7 +34,7 @@ plan: setup
 	HF_HUB_OFFLINE=1 $(VENV)/bin/quantplanner plan $(MODEL) --gpu rtx-4090 --gpu h100-sxm
 
 test: setup test-tools
-	QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not dist"
 
 # The report tests read PDFs with poppler (pdftotext, pdftoppm, pdffonts) and open HTML in headless Chromium:
 # installed from Debian's packages when missing and we are root; otherwise those tests say what to install.
@@ -70,11 +70,25 @@ accuracy: setup
 	git archive $(BEFORE) quantcore resources | tar -x -C build/accuracy-before
 	$(PY) benchmarks/accuracy/compare.py --before-root build/accuracy-before --write BENCHMARKS.md
 
-# the desktop bundle (PyInstaller, one folder): dist/quantplanner/quantplanner, checked by its own --self-test
+# The desktop bundle (PyInstaller, one folder with torch): dist/quantplanner/quantplanner, checked by its own
+# --self-test offline (window, quantize + test-run on the CPU, PDF + HTML report). ~2-3 min on 2 cores, ~700 MB.
+PYINSTALLER := pyinstaller==6.22.3 pyinstaller-hooks-contrib==2026.9
+OFFLINE_ENV := QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 HF_ENDPOINT=http://127.0.0.1:9
 dist: setup
-	$(PIP) install -q "pyinstaller>=6.10"
-	$(VENV)/bin/pyinstaller --noconfirm --clean --distpath dist --workpath build/work build/quantplanner.spec
-	QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 dist/quantplanner/quantplanner --self-test
+	$(PIP) install -q $(PYINSTALLER)
+	$(VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN --distpath dist --workpath build/work build/quantplanner.spec
+	$(OFFLINE_ENV) dist/quantplanner/quantplanner --self-test
+
+# The bundle's tests (marker `dist`, left out of `make test`): self-test with and without a C compiler, a codec
+# missing from the bundle, --version, the CLI on MiniLM, what is in and out, the desktop entry. desktop-file-validate
+# checks the entry when present (installed here from Debian's packages when we are root).
+dist-tools:
+	@if ! command -v desktop-file-validate >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends desktop-file-utils >/dev/null; \
+	fi
+
+dist-test: dist dist-tools
+	QUANTPLANNER_BUNDLE=dist/quantplanner $(OFFLINE_ENV) $(PY) -m pytest -q -m dist tests/test_dist.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache dist build/work

@@ -1,25 +1,26 @@
-"""Start the desktop app; `--self-test [--screenshot PATH] [--size WxH] [--theme T]` checks every tab and exits,
-in a settings scope of its own (a temporary folder: the user's saved settings and GPUs are never read or written)."""
+"""Start the desktop app; `--self-test [--screenshot PATH] [--size WxH] [--theme T]` checks the window, the lab and
+the reports and exits (app/selftest.py), in a settings scope of its own (the user's settings are never touched)."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication, QTableView
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
 
 from app import settings as store
 from app import theme as themes
-from app.main_window import MainWindow, wait_for_plan
+from app.main_window import MainWindow
 
 
 def run_app(argv: Sequence[str] = ()) -> int:
     parser = argparse.ArgumentParser(prog="quantplanner", description="QuantPlanner desktop app")
-    parser.add_argument("--self-test", action="store_true", help="open, plan, visit every tab, exit 0 if all is well")
+    parser.add_argument("--self-test", action="store_true",
+                        help="open, plan, visit every tab, quantize and test-run a synthetic layer on the CPU, write "
+                             "a PDF and an HTML report; exit 0 if all is well")
     parser.add_argument("--screenshot", type=Path, metavar="PATH",
                         help="with --self-test: save PNGs of the window: PATH itself (the window as it is at the end "
                              "of the self-test) and one per tab visited, PATH's name with -memory, -fit, -cost")
@@ -30,17 +31,12 @@ def run_app(argv: Sequence[str] = ()) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "quantplanner"])
     app.setApplicationName("QuantPlanner")
     app.setOrganizationName(store.ORG)
+    app.setDesktopFileName("quantplanner")  # pairs the window with quantplanner.desktop (Wayland, task bars)
+    app.setWindowIcon(app_icon())
     if args.self_test:
-        with tempfile.TemporaryDirectory(prefix="quantplanner-self-test-") as scope:
-            os.environ["QUANTPLANNER_GPUS"] = str(Path(scope) / "gpus.toml")  # the catalog only
-            qsettings = QSettings(str(Path(scope) / "settings.ini"), QSettings.Format.IniFormat)
-            qsettings.setValue("theme", args.theme or "system")
-            qsettings.setValue("offline", True)  # the bundled default model; never waits on the network
-            themes.apply(app, args.theme or "system")
-            window = MainWindow(qsettings)
-            status = self_test(window, args.screenshot, args.size)
-            qsettings.sync()
-            return status
+        from app import selftest
+
+        return selftest.run(app, args.screenshot, args.size, args.theme)
     qsettings = store.settings()
     themes.apply(app, store.theme(qsettings))  # type: ignore[arg-type]
     window = MainWindow(qsettings)
@@ -72,40 +68,12 @@ def install_last_resort(window: MainWindow) -> None:
     sys.excepthook = hook
 
 
-def self_test(window: MainWindow, screenshot: Path | None, size: str) -> int:
-    """Load the default model, compute the plan, visit every tab; print what failed and return 1, else 0."""
-    try:
-        width, height = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        print(f"quantplanner: --size {size!r} must look like 1280x800", file=sys.stderr)
-        return 2
-    window.resize(width, height)
-    window.show()
-    problems: list[str] = []
-    if not wait_for_plan(window):
-        problems.append("no plan within 20 s" + (f": {window.banner.text()}" if window.banner.text() else ""))
-    else:
-        for i in range(window.tabs.count()):
-            window.tabs.setCurrentIndex(i)
-            QApplication.processEvents()
-            name = window.tabs.tabText(i).lower()
-            tables = window.tabs.widget(i).findChildren(QTableView) or [window.tabs.widget(i)]
-            if getattr(window.tabs.widget(i), "empty_until_run", False):  # Weights, Lab: filled by the user's runs
-                tables = []
-            for view in tables:
-                if isinstance(view, QTableView) and view.model().rowCount() == 0:
-                    problems.append(f"tab {name}: an empty table")
-            if screenshot is not None:
-                out = screenshot.with_name(f"{screenshot.stem}-{name}{screenshot.suffix or '.png'}")
-                if not window.grab().save(str(out)):
-                    problems.append(f"could not save {out}")
-        if window.memory_tab.bars.bars[0].opts.get("width") is None:
-            problems.append("memory bars have no data")
-        if screenshot is not None and not window.grab().save(str(screenshot)):
-            problems.append(f"could not save {screenshot}")
-    window.close()
-    if problems:
-        print("self-test failed: " + "; ".join(problems), file=sys.stderr)
-        return 1
-    print(f"self-test passed: {window.controller.inventory.id}, {len(window.controller.plan.rows)} precisions")
-    return 0
+def app_icon() -> QIcon:
+    """The window and task-bar icon: resources/icons/quantplanner-<size>.png, 16 to 512 pixels (null if absent)."""
+    from quantcore.sources.resources import resources_dir
+
+    icon = QIcon()
+    for path in sorted(resources_dir().joinpath("icons").glob("quantplanner-*.png")):
+        size = int(path.stem.rsplit("-", 1)[1])
+        icon.addFile(str(path), QSize(size, size))
+    return icon
