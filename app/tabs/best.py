@@ -50,7 +50,7 @@ class BestModel(PlanModel):
             raw = role == Qt.ItemDataRole.UserRole
             if col == 7:
                 q = self._evidence(index.row())
-                return None if q is None else (q.value if raw else f"{q.cell()} ({q.kind})")
+                return None if q is None else (q.value if raw else f"{q.cell().removesuffix(' est.')} ({q.kind})")
             values = [index.row() + 1, p.model, p.precision, p.bits_per_weight, p.total_bytes, p.ppl_increase_pct,
                       p.equivalent_parameters]
             if raw:

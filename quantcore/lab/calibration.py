@@ -205,7 +205,12 @@ def _load_uncached(folder: Path, max_model_bytes: int) -> tuple[object, object]:
                                      "GiB loaded for calibration")
     check_folder(folder)  # what transformers opens by name: regular files, bounded, a sane config.json
     try:
+        import logging
+
         import torch
+
+        for noisy in ("torch.utils._pytree", "torchao"):  # import-time notices of an optional torchao
+            logging.getLogger(noisy).setLevel(logging.ERROR)
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
