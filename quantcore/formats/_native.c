@@ -148,3 +148,50 @@ void qp_affine(const void *x, int is_bf16, int64_t rows, int64_t cols, int64_t g
         }
     }
 }
+
+/* The lab's streaming histogram (lab/histogram.py), one pass per chunk: float64 sum and sum of squares, min and max,
+ * the count of NaN/Inf values (stats[0..4]), and, when radius > 0, counts in nbins fine bins over [-radius, radius):
+ * bin = (int)((x + radius) * scale) in float32, clamped to the bins, exactly as the torch path computes it. Returns
+ * how many finite values lie outside [-radius, radius) (the caller widens the range and bins the chunk again). */
+#include <stdlib.h>
+int64_t qp_hist(const void *x, int is_bf16, int64_t n, float radius, float scale, int64_t nbins, int64_t *counts,
+                double *stats) {
+    double s1 = 0.0, s2 = 0.0;
+    float mn = INFINITY, mx = -INFINITY;
+    int64_t outside = 0, bad = 0;
+    const int bins = radius > 0.0f;
+#pragma omp parallel reduction(+ : s1, s2, outside, bad) reduction(min : mn) reduction(max : mx)
+    {
+        int64_t *local = bins ? (int64_t *)calloc((size_t)nbins, sizeof(int64_t)) : NULL;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            float v = is_bf16 ? bf16_to_f32(((const uint16_t *)x)[i]) : ((const float *)x)[i];
+            if (!isfinite(v)) {
+                bad++;
+                continue;
+            }
+            s1 += (double)v;
+            s2 += (double)v * (double)v;
+            if (v < mn) mn = v;
+            if (v > mx) mx = v;
+            if (local) {
+                if (!(v >= -radius && v < radius)) outside++;
+                float t = (v + radius) * scale;
+                int64_t b = t <= 0.0f ? 0 : (int64_t)t;
+                if (b >= nbins) b = nbins - 1;
+                local[b]++;
+            }
+        }
+        if (local) {
+#pragma omp critical
+            for (int64_t b = 0; b < nbins; b++) counts[b] += local[b];
+            free(local);
+        }
+    }
+    stats[0] = s1;
+    stats[1] = s2;
+    stats[2] = mn;
+    stats[3] = mx;
+    stats[4] = (double)bad;
+    return outside;
+}

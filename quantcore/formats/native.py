@@ -52,6 +52,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.qp_affine.argtypes = [p, i32, i64, i64, i64, i32, p, p, f32, f32, p]
     for f in (lib.qp_bnb4, lib.qp_int8_rows, lib.qp_affine):
         f.restype = None
+    lib.qp_hist.argtypes = [p, i32, i64, f32, f32, i64, p, p]
+    lib.qp_hist.restype = i64
 
 
 def library() -> ctypes.CDLL | None:

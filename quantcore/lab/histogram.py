@@ -70,6 +70,8 @@ class StreamingHistogram:
         x = x.reshape(-1)
         if x.numel() == 0:
             return
+        if self._add_native(x):
+            return
         if x.dtype != torch.float32:
             x = x.to(torch.float32)
         lo, hi = torch.aminmax(x)
@@ -84,6 +86,42 @@ class StreamingHistogram:
         self.s1 += float(x.sum(dtype=torch.float64))
         self.s2 += float(torch.linalg.vector_norm(x, dtype=torch.float64)) ** 2
         self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
+
+    def _add_native(self, x: torch.Tensor) -> bool:
+        """The same sums, range and bins in one fused C pass over a float32 or bf16 chunk (formats/_native.c);
+        False when the compiled library is not there (the torch path runs)."""
+        import ctypes
+
+        import torch
+
+        from quantcore.formats import native
+
+        lib = native.library()
+        if lib is None or x.dtype not in (torch.float32, torch.bfloat16):
+            return False
+        x = x.contiguous()
+        stats = (ctypes.c_double * 5)()
+        counts = torch.zeros(FINE_BINS, dtype=torch.int64)
+
+        def run() -> int:
+            scale = FINE_BINS / (2 * self.radius) if self.radius else 0.0
+            return int(lib.qp_hist(native.ptr(x), int(x.dtype == torch.bfloat16), x.numel(), self.radius, scale,
+                                   FINE_BINS, native.ptr(counts), stats))
+
+        outside = run()
+        if stats[4]:
+            raise BadInputError(f"{int(stats[4]):,} NaN/Inf values in the weights")
+        lo, hi = float(stats[2]), float(stats[3])
+        if outside or self.radius == 0.0:  # the range must grow (or start) before these values can be binned
+            self._cover(max(abs(lo), abs(hi)))
+            counts.zero_()
+            run()
+        self.fine += counts.to(torch.float64)
+        self.n += x.numel()
+        self.s1 += float(stats[0])
+        self.s2 += float(stats[1])
+        self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
+        return True
 
     def _cover(self, amax: float) -> None:
         """Double the range (merging bin pairs into the middle half) until it holds amax strictly inside."""

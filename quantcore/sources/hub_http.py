@@ -220,7 +220,6 @@ def translate(exc: BaseException, repo_id: str, revision: str | None, what: str,
     if isinstance(exc, QuantPlannerError):
         return exc
     site = endpoint()
-    login = "log in with `hf auth login` or set HF_TOKEN"
     tries = "" if not retries else f" after {retries} retr{'y' if retries == 1 else 'ies'}"
     if isinstance(exc, _Status):
         return status_error(exc.status, exc.headers, repo_id, revision, what, tries)

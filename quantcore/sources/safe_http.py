@@ -128,7 +128,6 @@ def get(url: str, headers: dict[str, str], *, cap: int, timeout: float, stop_at:
     cut at `stop_at` bytes (range reads from a server that ignores Range). Error statuses come back with an empty
     body (their bodies are never read). With `sink` (a file's write), the body is handed over chunk by chunk
     instead of kept (a download), still within `cap`; the Answer's body is then empty."""
-    import httpx2
     from huggingface_hub.utils import get_session
 
     b = b or current()

@@ -173,3 +173,30 @@ def test_cancel_and_errors_leave_no_file(minilm_dir: Path, tmp_path: Path):
     with pytest.raises(BadInputError, match="gguf"):
         quantize_model(minilm_dir, "nf4", ["encoder.layer.0.output.dense.weight"], out=tmp_path / "x.gguf")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_histogram_fused_c_pass_equals_the_torch_path(dtype: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled one-pass histogram (formats/_native.c) bins every value where the torch path does, and its
+    sums agree to float64 rounding; a range that must grow mid-stream (a later chunk with larger values) too."""
+    from quantcore.formats import native
+    from quantcore.lab.histogram import StreamingHistogram
+
+    if native.library() is None:
+        pytest.skip("no C compiler here: only the torch path exists")
+    g = torch.Generator().manual_seed(5)
+    chunks = [(torch.randn(300_000, generator=g) * s).to(getattr(torch, dtype)) for s in (0.02, 0.02, 3.0, 0.5)]
+    fused = StreamingHistogram()
+    for c in chunks:
+        fused.add(c)
+    monkeypatch.setattr(native, "library", lambda: None)
+    plain = StreamingHistogram()
+    for c in chunks:
+        plain.add(c)
+    assert fused.radius == plain.radius and torch.equal(fused.fine, plain.fine)
+    assert (fused.n, fused.lo, fused.hi) == (plain.n, plain.lo, plain.hi)
+    assert fused.s1 == pytest.approx(plain.s1, rel=1e-9, abs=1e-9) and fused.s2 == pytest.approx(plain.s2, rel=1e-12)
+    bad = torch.tensor([1.0, float("nan")])
+    monkeypatch.undo()
+    with pytest.raises(BadInputError, match="NaN/Inf"):
+        StreamingHistogram().add(bad)
