@@ -11,6 +11,8 @@ from PySide6.QtGui import QAction
 
 from quantcore.errors import HubServerError
 
+from .workers import start_thread
+
 PROBE_TIMEOUT_S = 4.0
 FALLBACK = "bundled models, local files and Hub models already in the cache still plan"
 
@@ -88,8 +90,7 @@ class HubMode(QObject):
         self.state = "checking"
         self.changed.emit(self.text())
         # a daemon thread, not the pool: a probe still waiting when the window closes must not hold up the exit
-        self._probe = threading.Thread(target=self._ask, name="quantplanner-hub-probe", daemon=True)
-        self._probe.start()
+        self._probe = start_thread(self._ask, self, "quantplanner-hub-probe")
 
     def _ask(self) -> None:
         try:
