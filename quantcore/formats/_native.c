@@ -176,8 +176,10 @@ int64_t qp_hist(const void *x, int is_bf16, int64_t n, float radius, float scale
             if (v > mx) mx = v;
             if (local) {
                 if (!(v >= -radius && v < radius)) outside++;
-                float t = (v + radius) * scale;
-                int64_t b = t <= 0.0f ? 0 : (int64_t)t;
+                /* floor(v * scale) + nbins / 2: v * scale is exact (scale is a power of two), so every value
+                 * lands in its true bin, whatever range the running histogram had when it arrived */
+                int64_t b = (int64_t)floorf(v * scale) + nbins / 2;
+                if (b < 0) b = 0;
                 if (b >= nbins) b = nbins - 1;
                 local[b]++;
             }
@@ -194,4 +196,138 @@ int64_t qp_hist(const void *x, int is_bf16, int64_t n, float radius, float scale
     stats[3] = mx;
     stats[4] = (double)bad;
     return outside;
+}
+
+/* Histogram of a 16-bit float chunk (bf16 or fp16) as counts per bit pattern: one table increment per value and
+ * nothing else, so that sums, range, bins and percentiles come later, exactly, from the 65,536 counts
+ * (lab/histogram.py folds them). Each thread counts into its own two tables (even and odd positions, so that runs
+ * of one pattern do not wait on their own increments) and adds them into `table` at the end. */
+int64_t qp_count16(const uint16_t *x, int64_t n, int64_t *table) {
+    int failed = 0;
+#pragma omp parallel shared(failed)
+    {
+        uint32_t *local = (uint32_t *)calloc(2 * 65536, sizeof(uint32_t));
+        if (local == NULL) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+        if (!failed) { /* the same branch on every thread: `failed` is settled at the barrier */
+            uint32_t *odd = local + 65536;
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < n / 2; i++) {
+                local[x[2 * i]]++;
+                odd[x[2 * i + 1]]++;
+            }
+#pragma omp critical
+            for (int64_t k = 0; k < 65536; k++) table[k] += (int64_t)local[k] + (int64_t)odd[k];
+        }
+        free(local);
+    }
+    if (failed) return -1; /* out of memory: nothing was counted; the caller takes the torch path */
+    if (n % 2) table[x[n - 1]]++;
+    return 0;
+}
+
+/* float32 -> IEEE half, round to nearest even (numpy's astype(float16), ggml's GGML_FP32_TO_FP16), NaN kept NaN. */
+static inline uint16_t f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    const uint32_t ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) return sign | 0x7e00u;  /* NaN */
+    if (ax >= 0x47800000u) return sign | 0x7c00u; /* >= 65536 (and inf): inf */
+    if (ax < 0x38800000u) {                        /* below 2^-14: a subnormal half (or 0, or the smallest normal) */
+        float a;
+        memcpy(&a, &ax, 4);
+        return sign | (uint16_t)nearbyintf(a * 16777216.0f); /* exact scaling by 2^24, then round half to even */
+    }
+    const uint32_t mant = ax & 0x7fffffu, rest = mant & 0x1fffu;
+    uint32_t h = ((((ax >> 23) - 112u) << 10) | (mant >> 13));
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++; /* a carry moves into the exponent, up to inf */
+    return sign | (uint16_t)h;
+}
+
+void qp_f16(const float *x, int64_t n, uint16_t *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = f32_to_f16(x[i]);
+}
+
+/* max |v[j]| over a 32-weight block, in 8 lanes (elementwise `m > a ? m : a` is one vector max instruction; over
+ * non-negative values the order of the comparisons does not change the result); *bad is set when a weight is NaN
+ * or Inf (all exponent bits set: an integer test, so the loop still vectorizes) */
+static inline float block_amax32(const float *v, int *bad) {
+    float m[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    uint32_t nonfinite = 0;
+    for (int j = 0; j < 32; j += 8)
+        for (int l = 0; l < 8; l++) {
+            const float a = fabsf(v[j + l]);
+            uint32_t u;
+            memcpy(&u, &v[j + l], 4);
+            nonfinite |= (u & 0x7f800000u) == 0x7f800000u;
+            m[l] = m[l] > a ? m[l] : a;
+        }
+    float amax = 0.0f;
+    for (int l = 0; l < 8; l++) amax = amax > m[l] ? amax : m[l];
+    *bad = nonfinite != 0;
+    return amax;
+}
+
+/* ggml quantize_row_q8_0_ref (gguf.quants Q8_0): per 32 weights d = amax / 127, id = d ? 1 / d : 0,
+ * q = roundf(x * id); block = fp16 d then 32 int8. x: float32 or bf16 (widened exactly). */
+int64_t qp_q8_0(const void *x, int is_bf16, int64_t nb, uint8_t *out) {
+    int64_t nonfinite = 0; /* blocks holding NaN or Inf: the caller refuses the tensor */
+#pragma omp parallel for schedule(static) reduction(+ : nonfinite)
+    for (int64_t b = 0; b < nb; b++) {
+        int bad;
+        float v[32];
+        load_block(x, is_bf16, b * 32, 32, v);
+        uint8_t *o = out + b * 34;
+        const float amax = block_amax32(v, &bad);
+        nonfinite += bad;
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const uint16_t h = f32_to_f16(d);
+        memcpy(o, &h, 2);
+        /* roundf(t) == trunc(t + copysign(0.49999997f, t)) for every float32 |t| <= 128 (checked exhaustively; see
+         * ggml_fast.py): a form the compiler vectorizes, where roundf is a call per weight */
+        for (int j = 0; j < 32; j++) {
+            const float t = v[j] * id;
+            o[2 + j] = (uint8_t)(int8_t)(int)(t + copysignf(0.49999997f, t));
+        }
+    }
+    return nonfinite;
+}
+
+/* ggml quantize_row_q4_0_ref (gguf.quants Q4_0): max = the first weight of largest magnitude, with its sign;
+ * d = max / -8, id = d ? 1 / d : 0, q = min(15, (int8_t)(x * id + 8.5f)); weight j in the low nibble of byte j,
+ * weight 16 + j in its high nibble. */
+int64_t qp_q4_0(const void *x, int is_bf16, int64_t nb, uint8_t *out) {
+    int64_t nonfinite = 0; /* blocks holding NaN or Inf: the caller refuses the tensor */
+#pragma omp parallel for schedule(static) reduction(+ : nonfinite)
+    for (int64_t b = 0; b < nb; b++) {
+        int bad;
+        float v[32];
+        load_block(x, is_bf16, b * 32, 32, v);
+        uint8_t *o = out + b * 18;
+        /* the reference's loop (amax < |x|: take x) keeps the first weight of largest magnitude: found here as the
+         * first j with |x| == amax after a max the compiler vectorizes; max = 0.0f when all are zero */
+        const float amax = block_amax32(v, &bad);
+        nonfinite += bad;
+        float max = 0.0f;
+        for (int j = 0; j < 32 && amax > 0.0f; j++) {
+            if (fabsf(v[j]) == amax) {
+                max = v[j];
+                break;
+            }
+        }
+        const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const uint16_t h = f32_to_f16(d);
+        memcpy(o, &h, 2);
+        int q[32];
+        for (int j = 0; j < 32; j++) { /* x * id + 8.5f lies in [0.5, 16.5]: truncation as (int8_t) does */
+            const int t = (int)(v[j] * id + 8.5f);
+            q[j] = t < 15 ? t : 15;
+        }
+        for (int j = 0; j < 16; j++) o[2 + j] = (uint8_t)(q[j] | (q[16 + j] << 4));
+    }
+    return nonfinite;
 }

@@ -1,4 +1,5 @@
-"""Q8_0 and Q4_0 rows in torch (few passes over memory, one thread), byte-identical to ggml's reference.
+"""Q8_0 and Q4_0 rows, byte-identical to ggml's reference: one fused C pass (formats/_native.c) where it compiled,
+else torch (few passes over memory, one thread).
 
 Rounding: C roundf(v) (half away from zero) equals trunc(v + copysign(0.49999997f, v)) for every float32 |v| <= 128
 (checked exhaustively over every float32 in [0, 128], negatives by symmetry; 0.5f itself would round 0.49999997f up
@@ -9,11 +10,15 @@ when the cores are busy (every op waits at a barrier), so they run on one thread
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from quantcore.errors import BadInputError
+from quantcore.formats.ggml_common import as_float_rows
 
 if TYPE_CHECKING:
     import torch
@@ -53,10 +58,51 @@ def _half_bytes(d: torch.Tensor) -> torch.Tensor:
     return d.to(torch.float16).view(torch.uint8).reshape(-1, 2)
 
 
-def quantize_q8_0(x: np.ndarray) -> np.ndarray:
+def direct_rows(rows: Any) -> Any:
+    """rows as the C loops read them: a 2-D torch bf16 tensor stays bf16 (widened exactly per block inside the loop,
+    no float32 copy of the whole tensor) when the library is there; anything else becomes float32 numpy rows."""
+    from quantcore.formats import native
+
+    if getattr(rows, "dtype", None) is not None and str(rows.dtype) == "torch.bfloat16" and rows.dim() == 2 \
+            and native.library() is not None:
+        return rows.detach().to("cpu").contiguous()
+    return as_float_rows(rows)
+
+
+def _native(x: Any, kernel: str, size: int) -> np.ndarray | None:
+    """The C loop `kernel` over float32 numpy rows or bf16 torch rows; None when the library is not there."""
+    from quantcore.formats import native
+
+    lib = native.library()
+    if lib is None:
+        return None
+    if isinstance(x, np.ndarray):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        bf16, data = 0, x.ctypes.data
+    else:
+        bf16, data = 1, native.ptr(x)
+    nb = math.prod(x.shape) // 32
+    out = np.empty((nb, size), dtype=np.uint8)
+    if getattr(lib, kernel)(data, bf16, nb, out.ctypes.data):
+        raise BadInputError("holds NaN or Inf values; a quantized format cannot store them")
+    return out.reshape(x.shape[0], -1)
+
+
+def checks_finite(type_name: str) -> bool:
+    """True when quantize_rows(type_name) refuses NaN / Inf itself (the C loops test each block as they go)."""
+    from quantcore.formats import native
+
+    return type_name in ("Q8_0", "Q4_0") and native.library() is not None
+
+
+def quantize_q8_0(x: Any) -> np.ndarray:
     """quantize_row_q8_0_ref: d = amax / 127, q = roundf(x / d) (x * (1/d), as the reference multiplies)."""
     import torch
 
+    fast = _native(x, "qp_q8_0", 34)
+    if fast is not None:
+        return fast
+    x = as_float_rows(x)
     b, out = _blocks(x, 34)
     half = torch.tensor(_HALF_DOWN, dtype=torch.float32)
     step = _CHUNK // 32
@@ -93,8 +139,12 @@ def _signed_absmax(c: torch.Tensor) -> torch.Tensor:
     return torch.where(amax == 0, torch.zeros_like(mx), mx)
 
 
-def quantize_q4_0(x: np.ndarray) -> np.ndarray:
+def quantize_q4_0(x: Any) -> np.ndarray:
     """quantize_row_q4_0_ref: d = max / -8 (max: the signed absmax), q = min(15, (int)(x / d + 8.5))."""
+    fast = _native(x, "qp_q4_0", 18)
+    if fast is not None:
+        return fast
+    x = as_float_rows(x)
     b, out = _blocks(x, 18)
     with _one_thread():
         _q4_0_chunks(b, out, _CHUNK // 32)

@@ -174,6 +174,12 @@ def quantize_rows(type_name: str, rows: Any) -> np.ndarray:
 
     Bit-identical to llama.cpp's reference row quantizers (quantize_row_*_ref) and to gguf.quants where that has one.
     """
+    if type_name in ("Q8_0", "Q4_0"):  # the hot paths: one C pass (bf16 read as it is), else torch
+        from quantcore.formats import ggml_fast
+
+        x = ggml_fast.direct_rows(rows)
+        row_bytes(type_name, x.shape[1])
+        return ggml_fast.quantize_q8_0(x) if type_name == "Q8_0" else ggml_fast.quantize_q4_0(x)
     x = as_float_rows(rows)
     n, cols = x.shape
     size = row_bytes(type_name, cols)
@@ -181,10 +187,6 @@ def quantize_rows(type_name: str, rows: Any) -> np.ndarray:
         return x.view(np.uint8).reshape(n, size)
     if type_name == "F16":
         return x.astype("<f2").view(np.uint8).reshape(n, size)
-    if type_name in ("Q8_0", "Q4_0"):  # the hot paths, in torch
-        from quantcore.formats import ggml_fast
-
-        return ggml_fast.quantize_q8_0(x) if type_name == "Q8_0" else ggml_fast.quantize_q4_0(x)
     block, bsize = BLOCKS[type_name]
     fn = _QUANTIZERS[type_name]
     out = np.empty((n, size), dtype=np.uint8)

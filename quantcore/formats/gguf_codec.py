@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from quantcore.errors import BadInputError
-from quantcore.formats import gguf_mix
+from quantcore.formats import ggml_fast, gguf_mix
 from quantcore.formats.ggml_quants import BLOCKS, as_float_rows, dequantize_rows, quantize_rows
 from quantcore.formats.quantized import QuantizedTensor, QuantRequest, register
 from quantcore.model.inventory import Architecture, TensorInfo
@@ -43,8 +43,9 @@ def ggml_type_for(info: TensorInfo, precision: str, arch: Architecture | None = 
     return types.pop()
 
 
-def _checked_rows(tensor: Any, name: str) -> tuple[np.ndarray, tuple[int, ...], str]:
-    """(float32 rows (n, cols), logical shape, torch dtype name) of a float tensor with finite values."""
+def _checked_rows(tensor: Any, name: str, type_name: str = "") -> tuple[Any, tuple[int, ...], str]:
+    """(float32 rows (n, cols), logical shape, torch dtype name) of a float tensor with finite values. For Q8_0 /
+    Q4_0 on the C loops, bf16 torch rows stay bf16 (ggml_fast.direct_rows) and the loops test finiteness."""
     shape = tuple(int(s) for s in tensor.shape)
     dtype = str(getattr(tensor, "dtype", "float32")).replace("torch.", "")
     is_float = tensor.is_floating_point() if hasattr(tensor, "is_floating_point") else np.issubdtype(tensor.dtype,
@@ -53,8 +54,15 @@ def _checked_rows(tensor: Any, name: str) -> tuple[np.ndarray, tuple[int, ...], 
         raise BadInputError(f"{name}: {dtype} tensors hold no float weights to quantize")
     if math.prod(shape) == 0:
         raise BadInputError(f"{name}: empty tensor {shape}; nothing to quantize")
-    rows = as_float_rows(tensor.reshape(-1, shape[-1] if shape else 1))
-    if not np.isfinite(rows).all():
+    import torch
+
+    flat = tensor.reshape(-1, shape[-1] if shape else 1)
+    direct = ggml_fast.checks_finite(type_name)
+    rows = ggml_fast.direct_rows(flat) if direct else as_float_rows(flat)
+    if direct:
+        return rows, shape, dtype
+    lo, hi = torch.aminmax(torch.from_numpy(rows))  # one pass; NaN propagates
+    if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
         raise BadInputError(f"{name}: holds NaN or Inf values; a quantized format cannot store them")
     return rows, shape, dtype
 
@@ -67,11 +75,14 @@ def _packed(precision: str, shape: tuple[int, ...], dtype: str, raw: np.ndarray,
 
 def quantize_ggml(tensor: Any, type_name: str, precision: str = "", name: str = "tensor") -> QuantizedTensor:
     """A float tensor (torch or numpy, any shape) as raw blocks of one ggml type, rows along the last dimension."""
-    rows, shape, dtype = _checked_rows(tensor, name)
+    rows, shape, dtype = _checked_rows(tensor, name, type_name)
     if rows.shape[1] % BLOCKS.get(type_name, (1, 0))[0]:
         raise BadInputError(f"{name}: rows of {rows.shape[1]} weights are not whole {type_name} blocks of "
                             f"{BLOCKS[type_name][0]}")
-    raw = quantize_rows(type_name, rows)
+    try:
+        raw = quantize_rows(type_name, rows)
+    except BadInputError as exc:  # the C loops' NaN / Inf refusal, said with the tensor's name
+        raise BadInputError(f"{name}: {exc}") from None
     return _packed(precision or type_name.lower(), shape, dtype, raw, ggml_type=type_name)
 
 

@@ -54,6 +54,13 @@ def _declare(lib: ctypes.CDLL) -> None:
         f.restype = None
     lib.qp_hist.argtypes = [p, i32, i64, f32, f32, i64, p, p]
     lib.qp_hist.restype = i64
+    lib.qp_count16.argtypes = [p, i64, p]
+    lib.qp_count16.restype = i64
+    lib.qp_f16.argtypes = [p, i64, p]
+    for f in (lib.qp_q8_0, lib.qp_q4_0):
+        f.argtypes = [p, i32, i64, p]
+        f.restype = i64
+    lib.qp_f16.restype = None
 
 
 def library() -> ctypes.CDLL | None:

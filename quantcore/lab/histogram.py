@@ -19,6 +19,7 @@ FINE_BINS = 8192  # the running histogram: a power of two, symmetric around 0, d
 CHUNK_ELEMENTS = 1 << 23  # rows are read in chunks of about this many values (32 MiB as float32)
 PERCENTILES = (0.1, 1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0, 99.9)
 _FLOAT_DTYPES = {"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"}
+_CODE_KINDS: dict[Any, str] = {}  # torch dtype -> "bf16" / "f16", filled on first use (torch imports lazily)
 
 
 class CancelledError(QuantPlannerError):
@@ -51,7 +52,8 @@ class Histogram:
 
 
 class StreamingHistogram:
-    """Accumulates values chunk by chunk; memory is the fine histogram (64 KiB) plus one chunk."""
+    """Accumulates values chunk by chunk; memory is the fine histogram (64 KiB), one chunk and, for bf16 / fp16
+    input, a table of counts per bit pattern (512 KiB each)."""
 
     def __init__(self) -> None:
         import torch
@@ -63,6 +65,7 @@ class StreamingHistogram:
         self.s2 = 0.0
         self.lo = math.inf
         self.hi = -math.inf
+        self.codes: dict[str, torch.Tensor] = {}  # bf16 / f16: counts per bit pattern, folded in by settle()
 
     def add(self, x: torch.Tensor) -> None:
         import torch
@@ -70,8 +73,13 @@ class StreamingHistogram:
         x = x.reshape(-1)
         if x.numel() == 0:
             return
-        if self._add_native(x):
-            return
+        if not (self._count_codes(x) or self._add_native(x)):
+            self._add_torch(x)
+
+    def _add_torch(self, x: torch.Tensor) -> None:
+        """The reference path (no C compiler, or a dtype the C loops do not take): torch passes over the chunk."""
+        import torch
+
         if x.dtype != torch.float32:
             x = x.to(torch.float32)
         lo, hi = torch.aminmax(x)
@@ -79,8 +87,10 @@ class StreamingHistogram:
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise BadInputError(f"{int((~torch.isfinite(x)).sum()):,} NaN/Inf values in the weights")
         self._cover(max(abs(lo), abs(hi)))
-        # bin = floor((x + r) * B / 2r): exact scaling (B / 2r is a power of two), then a bincount
-        idx = ((x + self.radius) * (FINE_BINS / (2 * self.radius))).to(torch.int32).clamp_(0, FINE_BINS - 1)
+        # bin = floor(x * B / 2r) + B / 2: x * (B / 2r) is exact (a power of two), so a value's bin does not depend
+        # on the range the histogram had when it arrived (the fused C pass and the 16-bit fold bin the same way)
+        idx = (torch.floor(x * (FINE_BINS / (2 * self.radius))) + FINE_BINS // 2).clamp_(0, FINE_BINS - 1)
+        idx = idx.to(torch.int64)
         self.fine += torch.bincount(idx, minlength=FINE_BINS).to(torch.float64)
         self.n += x.numel()
         self.s1 += float(x.sum(dtype=torch.float64))
@@ -123,6 +133,58 @@ class StreamingHistogram:
         self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
         return True
 
+    def _count_codes(self, x: torch.Tensor) -> bool:
+        """bf16 / fp16 values counted per bit pattern in one C pass (one increment per value); their sums, range and
+        bins come exactly from the 65,536 counts in settle(). False when the compiled library is not there."""
+        import torch
+
+        from quantcore.formats import native
+
+        if not _CODE_KINDS:
+            _CODE_KINDS.update({torch.bfloat16: "bf16", torch.float16: "f16"})
+        kind = _CODE_KINDS.get(x.dtype)
+        lib = native.library() if kind else None
+        if lib is None or kind is None:
+            return False
+        x = x.contiguous()
+        table = self.codes.get(kind)
+        if table is None:
+            table = self.codes[kind] = torch.zeros(65536, dtype=torch.int64)
+        for i in range(0, x.numel(), CHUNK_ELEMENTS):  # the C counters are 32-bit per call
+            part = x[i:i + CHUNK_ELEMENTS]
+            if lib.qp_count16(native.ptr(part), part.numel(), native.ptr(table)) != 0:
+                self.n += i  # no memory for the C tables (nothing of this part was counted): the rest goes on
+                if not self._add_native(x[i:]):
+                    self._add_torch(x[i:])
+                break
+        else:
+            self.n += x.numel()
+        bad = int(table[_decoded(kind)[1]].sum())
+        if bad:
+            raise BadInputError(f"{bad:,} NaN/Inf values in the weights")
+        return True
+
+    def settle(self) -> None:
+        """Fold the 16-bit pattern counts into the sums, range and fine bins (exactly: each pattern's value once,
+        times its count), and empty them; result() calls it."""
+        import torch
+
+        for kind, table in self.codes.items():
+            idx = torch.nonzero(table).reshape(-1)
+            if idx.numel() == 0:
+                continue
+            values = _decoded(kind)[0][idx]
+            counts = table[idx].to(torch.float64)
+            self.s1 += float((values * counts).sum())
+            self.s2 += float((values * values * counts).sum())
+            lo, hi = float(values.min()), float(values.max())
+            self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
+            self._cover(max(abs(lo), abs(hi)))
+            scale = FINE_BINS / (2 * self.radius)
+            bins = (torch.floor(values * scale) + FINE_BINS // 2).clamp_(0, FINE_BINS - 1).to(torch.int64)
+            self.fine.index_add_(0, bins, counts)
+            table.zero_()
+
     def _cover(self, amax: float) -> None:
         """Double the range (merging bin pairs into the middle half) until it holds amax strictly inside."""
         import torch
@@ -143,6 +205,7 @@ class StreamingHistogram:
     def result(self, bins: int, tensors: Iterable[str]) -> Histogram:
         import torch
 
+        self.settle()
         if self.n == 0:
             raise BadInputError("no float values to make a histogram of")
         lo, hi = self.lo, self.hi
@@ -167,6 +230,22 @@ class StreamingHistogram:
             pct[f"p{p:g}"] = min(max(value, lo), hi)
         return Histogram(tuple(float(e) for e in edges), tuple(int(round(float(c))) for c in counts), self.n, lo,
                          self.hi, mean, math.sqrt(var), pct, tuple(tensors))
+
+
+_DECODED: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _decoded(kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every 16-bit pattern of `kind` as its float64 value (finite ones) and the indices of the NaN/Inf ones."""
+    if kind not in _DECODED:
+        import numpy as np
+        import torch
+
+        bits = torch.from_numpy(np.arange(65536, dtype=np.uint16).view(np.int16))
+        values = bits.view(torch.bfloat16 if kind == "bf16" else torch.float16).to(torch.float64)
+        finite = torch.isfinite(values)
+        _DECODED[kind] = (torch.where(finite, values, 0.0), torch.nonzero(~finite).reshape(-1))
+    return _DECODED[kind]
 
 
 def histogram_of_tensor(t: torch.Tensor, bins: int = 64, name: str = "tensor") -> Histogram:

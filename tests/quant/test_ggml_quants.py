@@ -50,6 +50,68 @@ def test_blocks_identical_to_gguf_quants(type_name: str, minilm: dict[str, np.nd
         assert np.array_equal(gq.quantize_rows(type_name, x), quants.quantize(x, Q[type_name]))
 
 
+@pytest.mark.parametrize("type_name", ["Q8_0", "Q4_0"])
+def test_torch_fallback_blocks_identical_to_the_c_loop_and_gguf(type_name: str, minilm: dict[str, np.ndarray],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Q8_0 / Q4_0 run as one C pass where a compiler exists (formats/_native.c) and in torch otherwise: both give
+    gguf.quants' blocks, all-zero blocks, ties of +-amax and subnormal scales included (special_rows)."""
+    from quantcore.formats import native
+
+    cases = _cases(minilm)
+    tiny = np.full((2, 64), 1e-36, dtype=np.float32)  # d below fp16's smallest subnormal, then in its range
+    tiny[1] = np.linspace(-3e-6, 3e-6, 64, dtype=np.float32)
+    cases.append(tiny)
+    with_c = [gq.quantize_rows(type_name, x) for x in cases]
+    monkeypatch.setattr(native, "library", lambda: None)
+    for x, fast in zip(cases, with_c):
+        ref = quants.quantize(x, Q[type_name])
+        assert np.array_equal(gq.quantize_rows(type_name, x), ref) and np.array_equal(fast, ref)
+
+
+@pytest.mark.parametrize("type_name", ["Q8_0", "Q4_0"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_nan_and_inf_are_refused_by_name_on_every_path(type_name: str, dtype: torch.dtype,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C loops test each block for NaN / Inf as they quantize (no pass of its own); the torch path checks first:
+    both refuse with the tensor's name, wherever in the tensor the bad value sits."""
+    from quantcore.formats import native
+    from quantcore.formats.gguf_codec import quantize_ggml
+
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        for where in (0, 31, 4095):
+            x = torch.zeros(32, 128, dtype=dtype)
+            x.view(-1)[where] = bad
+            with pytest.raises(BadInputError, match="^blk.0.ffn_up.weight: holds NaN or Inf"):
+                quantize_ggml(x, type_name, name="blk.0.ffn_up.weight")
+            with monkeypatch.context() as m:
+                m.setattr(native, "library", lambda: None)
+                with pytest.raises(BadInputError, match="^blk.0.ffn_up.weight: holds NaN or Inf"):
+                    quantize_ggml(x, type_name, name="blk.0.ffn_up.weight")
+    ok = torch.randn(32, 128).to(dtype)
+    assert np.array_equal(quantize_ggml(ok, type_name).stored["weight"].numpy(),
+                          quants.quantize(ok.float().numpy(), Q[type_name]))
+
+
+def test_c_half_conversion_equals_numpy() -> None:
+    """The C loops' float32 -> fp16 (round half to even, overflow to inf, subnormals) equals numpy's astype on 4M
+    random bit patterns and on every boundary; an exhaustive run over all 2^32 patterns is in BENCHMARKS.md."""
+    from quantcore.formats import native
+
+    lib = native.library()
+    if lib is None:
+        pytest.skip("no C compiler here: the torch path converts")
+    r = np.random.default_rng(3)
+    bits = r.integers(0, 1 << 32, 1 << 22, dtype=np.uint64).astype(np.uint32)
+    edges = np.array([0, 0x80000000, 0x33000000, 0x33000001, 0x337FFFFF, 0x38800000, 0x387FFFFF, 0x477FE000,
+                      0x477FEFFF, 0x477FF000, 0x47800000, 0x7F800000, 0xFF800000], dtype=np.uint32)
+    f = np.concatenate([bits, edges]).view(np.float32)
+    f = f[~np.isnan(f)]
+    out = np.empty(f.size, dtype=np.uint16)
+    lib.qp_f16(f.ctypes.data, f.size, out.ctypes.data)
+    with np.errstate(over="ignore"):
+        assert np.array_equal(out, f.astype(np.float16).view(np.uint16))
+
+
 @pytest.mark.parametrize("type_name", GGUF_QUANTIZES + K_QUANTS)
 def test_dequantize_identical_to_gguf_dequantize(type_name: str, minilm: dict[str, np.ndarray]) -> None:
     for x in _cases(minilm)[:4] + _cases(minilm)[-2:]:

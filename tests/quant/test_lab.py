@@ -175,10 +175,11 @@ def test_cancel_and_errors_leave_no_file(minilm_dir: Path, tmp_path: Path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
 def test_histogram_fused_c_pass_equals_the_torch_path(dtype: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The compiled one-pass histogram (formats/_native.c) bins every value where the torch path does, and its
-    sums agree to float64 rounding; a range that must grow mid-stream (a later chunk with larger values) too."""
+    """The compiled histogram (formats/_native.c: one fused pass for float32, counts per bit pattern for bf16 and
+    fp16) bins every value where the torch path does, and its sums agree to float64 rounding; a range that must
+    grow mid-stream (a later chunk with larger values) too."""
     from quantcore.formats import native
     from quantcore.lab.histogram import StreamingHistogram
 
@@ -193,10 +194,25 @@ def test_histogram_fused_c_pass_equals_the_torch_path(dtype: str, monkeypatch: p
     plain = StreamingHistogram()
     for c in chunks:
         plain.add(c)
+    fused.settle()
+    plain.settle()
     assert fused.radius == plain.radius and torch.equal(fused.fine, plain.fine)
     assert (fused.n, fused.lo, fused.hi) == (plain.n, plain.lo, plain.hi)
     assert fused.s1 == pytest.approx(plain.s1, rel=1e-9, abs=1e-9) and fused.s2 == pytest.approx(plain.s2, rel=1e-12)
-    bad = torch.tensor([1.0, float("nan")])
+    bad = torch.tensor([1.0, float("nan")], dtype=getattr(torch, dtype))
     monkeypatch.undo()
-    with pytest.raises(BadInputError, match="NaN/Inf"):
+    with pytest.raises(BadInputError, match="1 NaN/Inf"):
         StreamingHistogram().add(bad)
+    # and every value is in its true bin: floor(x * 8192 / 2r) + 4096 in exact arithmetic (numpy, float64), tiny
+    # negative values included (a float32 (x + r) * scale once rounded them into the bin above zero)
+    import numpy as np
+
+    tiny = torch.tensor([-1e-30, 1e-30, -0.0], dtype=getattr(torch, dtype))
+    exact = StreamingHistogram()
+    for c in chunks + [tiny]:
+        exact.add(c)
+    exact.settle()
+    allv = np.concatenate([c.to(torch.float64).numpy() for c in chunks + [tiny]])
+    want = np.bincount(np.clip(np.floor(allv * (8192 / (2 * exact.radius))) + 4096, 0, 8191).astype(np.int64),
+                       minlength=8192)
+    assert np.array_equal(exact.fine.numpy().astype(np.int64), want)
