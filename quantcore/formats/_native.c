@@ -273,61 +273,63 @@ static inline float block_amax32(const float *v, int *bad) {
 }
 
 /* ggml quantize_row_q8_0_ref (gguf.quants Q8_0): per 32 weights d = amax / 127, id = d ? 1 / d : 0,
- * q = roundf(x * id); block = fp16 d then 32 int8. x: float32 or bf16 (widened exactly). */
-int64_t qp_q8_0(const void *x, int is_bf16, int64_t nb, uint8_t *out) {
-    int64_t nonfinite = 0; /* blocks holding NaN or Inf: the caller refuses the tensor */
-#pragma omp parallel for schedule(static) reduction(+ : nonfinite)
-    for (int64_t b = 0; b < nb; b++) {
-        int bad;
-        float v[32];
-        load_block(x, is_bf16, b * 32, 32, v);
-        uint8_t *o = out + b * 34;
-        const float amax = block_amax32(v, &bad);
-        nonfinite += bad;
-        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        const uint16_t h = f32_to_f16(d);
-        memcpy(o, &h, 2);
-        /* roundf(t) == trunc(t + copysign(0.49999997f, t)) for every float32 |t| <= 128 (checked exhaustively; see
-         * ggml_fast.py): a form the compiler vectorizes, where roundf is a call per weight */
-        for (int j = 0; j < 32; j++) {
-            const float t = v[j] * id;
-            o[2 + j] = (uint8_t)(int8_t)(int)(t + copysignf(0.49999997f, t));
-        }
+ * q = roundf(x * id); block = fp16 d then 32 int8. */
+static inline void q8_0_block(const float *v, float amax, uint8_t *o) {
+    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    const uint16_t h = f32_to_f16(d);
+    memcpy(o, &h, 2);
+    /* roundf(t) == trunc(t + copysign(0.49999997f, t)) for every float32 |t| <= 128 (checked exhaustively; see
+     * ggml_fast.py): a form the compiler vectorizes, where roundf is a call per weight */
+    for (int j = 0; j < 32; j++) {
+        const float t = v[j] * id;
+        o[2 + j] = (uint8_t)(int8_t)(int)(t + copysignf(0.49999997f, t));
     }
-    return nonfinite;
 }
 
 /* ggml quantize_row_q4_0_ref (gguf.quants Q4_0): max = the first weight of largest magnitude, with its sign;
  * d = max / -8, id = d ? 1 / d : 0, q = min(15, (int8_t)(x * id + 8.5f)); weight j in the low nibble of byte j,
  * weight 16 + j in its high nibble. */
-int64_t qp_q4_0(const void *x, int is_bf16, int64_t nb, uint8_t *out) {
-    int64_t nonfinite = 0; /* blocks holding NaN or Inf: the caller refuses the tensor */
+static inline void q4_0_block(const float *v, float amax, uint8_t *o) {
+    /* the reference's loop (amax < |x|: take x) keeps the first weight of largest magnitude: found here as the
+     * first j with |x| == amax after a max the compiler vectorizes; max = 0.0f when all are zero */
+    float max = 0.0f;
+    for (int j = 0; j < 32 && amax > 0.0f; j++) {
+        if (fabsf(v[j]) == amax) {
+            max = v[j];
+            break;
+        }
+    }
+    const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    const uint16_t h = f32_to_f16(d);
+    memcpy(o, &h, 2);
+    int q[32];
+    for (int j = 0; j < 32; j++) { /* x * id + 8.5f lies in [0.5, 16.5]: truncation as (int8_t) does */
+        const int t = (int)(v[j] * id + 8.5f);
+        q[j] = t < 15 ? t : 15;
+    }
+    for (int j = 0; j < 16; j++) o[2 + j] = (uint8_t)(q[j] | (q[16 + j] << 4));
+}
+
+/* nb blocks of 32 float32 or bf16 weights (bf16 widened exactly) -> Q8_0 (34 bytes a block) or Q4_0 (18); returns
+ * the number of blocks holding NaN or Inf (the caller then refuses the tensor) */
+static int64_t q_blocks(const void *x, int is_bf16, int64_t nb, uint8_t *out, int q4) {
+    const int64_t size = q4 ? 18 : 34;
+    int64_t nonfinite = 0;
 #pragma omp parallel for schedule(static) reduction(+ : nonfinite)
     for (int64_t b = 0; b < nb; b++) {
         int bad;
         float v[32];
         load_block(x, is_bf16, b * 32, 32, v);
-        uint8_t *o = out + b * 18;
-        /* the reference's loop (amax < |x|: take x) keeps the first weight of largest magnitude: found here as the
-         * first j with |x| == amax after a max the compiler vectorizes; max = 0.0f when all are zero */
         const float amax = block_amax32(v, &bad);
         nonfinite += bad;
-        float max = 0.0f;
-        for (int j = 0; j < 32 && amax > 0.0f; j++) {
-            if (fabsf(v[j]) == amax) {
-                max = v[j];
-                break;
-            }
-        }
-        const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        const uint16_t h = f32_to_f16(d);
-        memcpy(o, &h, 2);
-        int q[32];
-        for (int j = 0; j < 32; j++) { /* x * id + 8.5f lies in [0.5, 16.5]: truncation as (int8_t) does */
-            const int t = (int)(v[j] * id + 8.5f);
-            q[j] = t < 15 ? t : 15;
-        }
-        for (int j = 0; j < 16; j++) o[2 + j] = (uint8_t)(q[j] | (q[16 + j] << 4));
+        if (q4)
+            q4_0_block(v, amax, out + b * size);
+        else
+            q8_0_block(v, amax, out + b * size);
     }
     return nonfinite;
 }
+
+int64_t qp_q8_0(const void *x, int is_bf16, int64_t nb, uint8_t *out) { return q_blocks(x, is_bf16, nb, out, 0); }
+
+int64_t qp_q4_0(const void *x, int is_bf16, int64_t nb, uint8_t *out) { return q_blocks(x, is_bf16, nb, out, 1); }
