@@ -3,25 +3,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from quantcore.formats.quantized import QuantizedTensor, QuantRequest, register
+from quantcore.formats.quantized import QuantizedTensor, QuantRequest, padded_blocks, register
 
 if TYPE_CHECKING:
     import torch
 
 Q1_BLOCK = 128  # ggml QK1_0
 Q1_BYTES = 18  # fp16 d + 16 bytes of sign bits
-TQ1_BLOCK = 256
-
-
-def _blocks(w: torch.Tensor, block: int) -> tuple[torch.Tensor, int]:
-    import torch
-
-    cols = w.shape[-1]
-    x = w.reshape(-1, cols).to(torch.float32)
-    n = -(-cols // block)
-    if n * block != cols:
-        x = torch.nn.functional.pad(x, (0, n * block - cols))
-    return x.reshape(x.shape[0], n, block), n
 
 
 def quantize_binary(w: torch.Tensor, req: QuantRequest) -> QuantizedTensor:
@@ -31,7 +19,7 @@ def quantize_binary(w: torch.Tensor, req: QuantRequest) -> QuantizedTensor:
     a partial last block is zero-padded (its padding counts in the mean, as a padded ggml row would)."""
     import torch
 
-    x, n = _blocks(w, Q1_BLOCK)
+    x, n = padded_blocks(w, Q1_BLOCK)
     d = (x.abs().sum(dim=-1) / Q1_BLOCK).to(torch.float16)
     bits = (x >= 0).to(torch.uint8).view(x.shape[0], n, 16, 8)
     qs = (bits << torch.arange(8, dtype=torch.uint8)).sum(-1, dtype=torch.uint8)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from quantcore.formats.quantized import QuantizedTensor, QuantRequest, register
+from quantcore.formats.quantized import QuantizedTensor, QuantRequest, padded_blocks, register
 
 if TYPE_CHECKING:
     import torch
@@ -15,18 +15,6 @@ E4M3_MAX = 448.0
 E4M3_TINY = 2.0 ** -6  # torch.finfo(torch.float8_e4m3fn).tiny (torchao's E4M3_EPS)
 # E2M1 magnitudes of codes 0..7 (code 8..15: the same, negative)
 E2M1 = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
-
-
-def _rows(w: torch.Tensor, block: int) -> tuple[torch.Tensor, int]:
-    """w as float32 (rows, blocks, block), zero-padded to whole blocks; and the number of blocks per row."""
-    import torch
-
-    cols = w.shape[-1]
-    x = w.reshape(-1, cols).to(torch.float32)
-    blocks = -(-cols // block)
-    if blocks * block != cols:
-        x = torch.nn.functional.pad(x, (0, blocks * block - cols))
-    return x.reshape(x.shape[0], blocks, block), blocks
 
 
 def _magnitude_codes(y: torch.Tensor, ties_even: bool) -> torch.Tensor:
@@ -50,7 +38,7 @@ def quantize_mxfp4(w: torch.Tensor, req: QuantRequest) -> QuantizedTensor:
     import numpy as np
     import torch
 
-    x, blocks = _rows(w, MX_BLOCK)
+    x, blocks = padded_blocks(w, MX_BLOCK)
     amax = x.abs().amax(dim=-1)
     with np.errstate(divide="ignore"):  # the exponent exactly as the gguf package computes it (numpy float32 log2)
         a = amax.numpy()
@@ -101,7 +89,7 @@ def quantize_nvfp4(w: torch.Tensor, req: QuantRequest) -> QuantizedTensor:
 
     shape = tuple(w.shape)
     mats = 1 if len(shape) == 2 else shape[0]
-    x, blocks = _rows(w, NV_BLOCK)
+    x, blocks = padded_blocks(w, NV_BLOCK)
     rows = x.shape[0]
     per = x.view(mats, -1)
     amax = per.abs().amax(dim=1)

@@ -124,3 +124,15 @@ def codec(name: str) -> Codec:
     if got is None:
         raise BadInputError(f"no quantizer for '{name}' in this build yet")
     return got
+
+
+def padded_blocks(w: torch.Tensor, block: int) -> tuple[torch.Tensor, int]:
+    """w as float32 (rows, blocks, block), each row zero-padded to whole blocks; and the number of blocks per row."""
+    import torch
+
+    cols = w.shape[-1]
+    x = w.reshape(-1, cols).to(torch.float32)
+    blocks = -(-cols // block)
+    if blocks * block != cols:
+        x = torch.nn.functional.pad(x, (0, blocks * block - cols))
+    return x.reshape(x.shape[0], blocks, block), blocks
