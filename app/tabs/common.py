@@ -74,8 +74,41 @@ def placement_tip(option: GpuOption, size: Callable[[int], str]) -> str:
     return plain_tip("\n".join(lines), keep_lines=True)  # GPU names from the user's GPUs file: never markup
 
 
-class PlanModel(QAbstractTableModel):
+class HeaderedModel(QAbstractTableModel):
+    """A table whose columns are `headers`; rows numbered down the side when `numbered`."""
+
     headers: list[str] = []
+    numbered = False
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.headers)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if orientation == Qt.Orientation.Horizontal:
+            return self.headers[section] if 0 <= section < len(self.headers) else None
+        return section + 1 if self.numbered else None
+
+
+class ListModel(HeaderedModel):
+    """A table over a list of row objects (`rows`), replaced whole by set_rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[Any] = []
+
+    def set_rows(self, rows: list[Any]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+
+class PlanModel(HeaderedModel):
+    numbered = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -94,17 +127,6 @@ class PlanModel(QAbstractTableModel):
 
     def _rebuild(self) -> None:
         """Derive per-row view data after a new plan arrives (no memory arithmetic)."""
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.headers)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            if 0 <= section < len(self.headers):
-                return self.headers[section]
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Vertical:
-            return section + 1
-        return None
 
     def size(self, n: int | None) -> str:
         """Bytes in the table's unit (the chosen one, or MiB/MB for a small model), never '0.00 GiB'."""

@@ -11,37 +11,20 @@ import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 
 from app.panels.common import plain_tip
-from app.tabs.common import Index
+from app.tabs.common import Index, ListModel
 from app.tabs.labkit import heat_colour
 from quantcore.units import format_bytes
 
 
-class ResultsModel(QAbstractTableModel):
+class ResultsModel(ListModel):
     """One row per precision of every test-run so far (newest run first)."""
 
     headers = ["precision", "predicted B", "measured B", "match", "latency ms", "vs original", "peak memory",
                "output error", "SQNR dB", "kernel", "layer", "device", "model"]
     PREDICTED, MEASURED, MATCH, KERNEL = 1, 2, 3, 9
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[tuple[Any, Any]] = []  # (TestRun, RunResult)
-
     def set_runs(self, runs: list[Any]) -> None:
-        self.beginResetModel()
-        self.rows = [(run, r) for run in reversed(runs) for r in run.results]
-        self.endResetModel()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.headers)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.headers[section]
-        return None
+        self.set_rows([(run, r) for run in reversed(runs) for r in run.results])  # (TestRun, RunResult)
 
     def values(self, row: int) -> list[Any]:
         run, r = self.rows[row]

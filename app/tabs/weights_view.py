@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from app.tabs.common import Index, make_table
+from app.tabs.common import Index, ListModel, make_table
 from app.tabs.labkit import level_lines, step_item
 from quantcore.errors import one_line
 from quantcore.units import format_bytes
@@ -112,33 +112,15 @@ def _esc(text: object) -> str:
     return html.escape(one_line(text, 300), quote=False)
 
 
-class ErrorTableModel(QAbstractTableModel):
+class ErrorTableModel(ListModel):
+    """One row per precision's TensorError."""
+
     headers = ["precision", "stored bytes", "SQNR (dB)", "relative error", "MSE", "cosine", "max |error|"]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.errors: list[Any] = []
-
-    def set_errors(self, errors: list[Any]) -> None:
-        self.beginResetModel()
-        self.errors = list(errors)
-        self.endResetModel()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.errors)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.headers)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.headers[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        e = self.errors[index.row()]
+        e = self.rows[index.row()]
         m = e.metrics
         values = [e.precision, e.nbytes, m.sqnr_db, m.rel_frobenius, m.mse, m.cosine, m.max_abs_error]
         col = index.column()
@@ -212,7 +194,7 @@ class ErrorView(QWidget):
         self.view.selectionModel().currentRowChanged.connect(lambda cur, _prev: self.show_row(cur.row()))
 
     def show_errors(self, tensor: str, errors: list[Any], failed: list[tuple[str, str]]) -> None:
-        self.model.set_errors(errors)
+        self.model.set_rows(errors)
         self.view.resizeColumnsToContents()
         text = f"Errors of <b>{_esc(tensor)}</b> per precision, best first."
         if failed:
@@ -223,9 +205,9 @@ class ErrorView(QWidget):
             self.show_row(0)
 
     def show_row(self, row: int) -> None:
-        if not 0 <= row < len(self.model.errors):
+        if not 0 <= row < len(self.model.rows):
             return
-        e = self.model.errors[row]
+        e = self.model.rows[row]
         h = e.error_histogram
         self.err_bars.setData(np.asarray(h.edges, dtype=float), np.asarray(h.counts, dtype=float))
         self.err_plot.setTitle(f"{e.precision}: dequantized - original", size="9pt")
