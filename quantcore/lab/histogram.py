@@ -68,8 +68,6 @@ class StreamingHistogram:
         self.codes: dict[str, torch.Tensor] = {}  # bf16 / f16: counts per bit pattern, folded in by settle()
 
     def add(self, x: torch.Tensor) -> None:
-        import torch
-
         x = x.reshape(-1)
         if x.numel() == 0:
             return
