@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -23,10 +22,9 @@ from PySide6.QtWidgets import (
 from app.tabs.common import make_table
 from app.tabs.lab_view import BarChart, ResultsModel, SensitivityModel
 from app.panels.common import plain_tip
-from app.tabs.labkit import Job, PrecisionPicker, local_weights
+from app.tabs.labkit import Job, JobStatus, PrecisionPicker, local_weights
 from quantcore.errors import one_line
 
-ERROR_STYLE = "QLabel { color: #c62828; }"
 
 
 def _devices_job(progress: Any = None, cancel: Any = None) -> Any:
@@ -43,7 +41,7 @@ def _sensitivity_job(source: Path, precisions: list[str], calibration: str, toke
     return s, suggest(s, inventory)
 
 
-class LabTab(QWidget):
+class LabTab(QWidget, JobStatus):
     title = "Lab"
     empty_until_run = True  # its tables fill when the user runs something (the self-test expects no rows)
     error = Signal(str)
@@ -84,12 +82,7 @@ class LabTab(QWidget):
         self.scan_button = QPushButton("Scan sensitivity")
         self.cancel_button = QPushButton("Cancel")
         self.clear_button = QPushButton("Clear results")
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setMaximumWidth(180)
-        self.status = QLabel()
-        self.status.setTextFormat(Qt.TextFormat.PlainText)  # messages quote file and tensor names: never markup
-        self.status.setWordWrap(True)
+        self._make_status(180)
         row1, row2 = QHBoxLayout(), QHBoxLayout()
         row1.addWidget(QLabel("Test-run"))
         row1.addWidget(self.what, 2)
@@ -279,18 +272,6 @@ class LabTab(QWidget):
         return lab_dict(self.runs, self.sensitivity, suggestion=self.suggestion, size_change=self.size_change)
 
     # --- status ------------------------------------------------------------------------------------------------
-    def _progress(self, message: str, fraction: float) -> None:
-        self.progress.setValue(int(max(0.0, min(1.0, fraction)) * 1000))
-        self._say(message[:160], False)
-
-    def _failed(self, message: str) -> None:
-        self._say(message, True)
-        self.error.emit(message)
-
-    def _say(self, text: str, error: bool) -> None:
-        self.status.setStyleSheet(ERROR_STYLE if error else "")
-        self.status.setText(one_line(text))
-
     def _busy(self, on: bool) -> None:
         self.progress.setVisible(on)
         self.cancel_button.setEnabled(on)

@@ -6,15 +6,45 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QColor
-from PySide6.QtWidgets import QMenu, QToolButton
+from PySide6.QtWidgets import QLabel, QMenu, QProgressBar, QToolButton
 
 from app.workers import Worker
-from quantcore.errors import QuantPlannerError
+from quantcore.errors import QuantPlannerError, one_line
 from quantcore.sources.safe_io import probe
 
 DEFAULT_PRECISIONS = ("fp8", "int8", "nf4", "int4-g128", "mxfp4", "q4_k_m")
+ERROR_STYLE = "QLabel { color: #c62828; }"
+
+
+class JobStatus:
+    """A lab tab's progress bar and status line, and the slots its jobs report to (mixed into the tab's QWidget,
+    which has an `error` signal: failures also reach the window's banner)."""
+
+    progress: QProgressBar
+    status: QLabel
+    error: Any
+
+    def _make_status(self, bar_width: int) -> None:
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(bar_width)
+        self.status = QLabel()
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # messages quote file and tensor names: never markup
+        self.status.setWordWrap(True)
+
+    def _progress(self, message: str, fraction: float) -> None:
+        self.progress.setValue(int(max(0.0, min(1.0, fraction)) * 1000))
+        self._say(one_line(message, 160), False)
+
+    def _failed(self, message: str) -> None:
+        self._say(message, True)
+        self.error.emit(message)
+
+    def _say(self, text: str, error: bool) -> None:
+        self.status.setStyleSheet(ERROR_STYLE if error else "")
+        self.status.setText(one_line(text))
 
 
 class Job(QObject):

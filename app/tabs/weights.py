@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -24,17 +23,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.tabs.labkit import Job, PrecisionPicker, local_weights
+from app.tabs.labkit import Job, JobStatus, PrecisionPicker, local_weights
 from app.tabs.weights_jobs import errors_job, fetch_job, histogram_job, locate_job
 from app.tabs.weights_view import ErrorView, HistogramView
 from quantcore.errors import one_line
 from quantcore.units import format_bytes
 
-ERROR_STYLE = "QLabel { color: #c62828; }"
 NAME = Qt.ItemDataRole.UserRole + 1  # a leaf's tensor name
 
 
-class WeightsTab(QWidget):
+class WeightsTab(QWidget, JobStatus):
     title = "Weights"
     empty_until_run = True  # its tables fill when the user asks (the self-test expects no rows)
     error = Signal(str)
@@ -97,12 +95,7 @@ class WeightsTab(QWidget):
         self.error_precisions = PrecisionPicker(("fp8", "int8", "nf4", "int4-g128", "mxfp4", "binary"))
         self.compute = QPushButton("Compute errors")
         self.cancel = QPushButton("Cancel")
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setMaximumWidth(160)
-        self.status = QLabel()
-        self.status.setTextFormat(Qt.TextFormat.PlainText)
-        self.status.setWordWrap(True)
+        self._make_status(160)
         self.block.setMaximumWidth(80)
         controls = QHBoxLayout()
         for w in (self.precision, self.log, self.zoom, self.one_block, self.block):
@@ -314,19 +307,6 @@ class WeightsTab(QWidget):
         self.last_errors = (name, errors)
         self.error_view.show_errors(name, errors, failed)
         self._say("", error=False)
-
-    def _progress(self, message: str, fraction: float) -> None:
-        self.progress.setValue(int(max(0.0, min(1.0, fraction)) * 1000))
-        self.status.setStyleSheet("")
-        self.status.setText(one_line(message, 160))
-
-    def _failed(self, message: str) -> None:
-        self._say(message, error=True)
-        self.error.emit(message)
-
-    def _say(self, text: str, error: bool) -> None:
-        self.status.setStyleSheet(ERROR_STYLE if error else "")
-        self.status.setText(one_line(text))
 
     def _busy(self, on: bool) -> None:
         self.progress.setVisible(on)
