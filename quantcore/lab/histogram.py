@@ -273,7 +273,7 @@ def histogram_of_model(path: Path, patterns: list[str] | None = None, bins: int 
     for r in refs:
         if cancel is not None and cancel.is_set():
             raise CancelledError("histogram cancelled")
-        for chunk in _chunks(r):
+        for chunk in row_chunks(r):
             h.add(chunk)
         done += r.numel
         if progress is not None:
@@ -287,7 +287,8 @@ def _is_float(r: TensorRef) -> bool:
     return r.dtype in _FLOAT_DTYPES
 
 
-def _chunks(r: TensorRef) -> Iterable[torch.Tensor]:
+def row_chunks(r: TensorRef) -> Iterable[torch.Tensor]:
+    """A tensor's values in chunks of whole rows of about CHUNK_ELEMENTS (a GGUF or 1-D tensor: whole)."""
     if r.file.suffix.lower() == ".gguf" or len(r.shape) < 2:
         yield r.load()
         return

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from quantcore.errors import BadInputError, QuantPlannerError
 from quantcore.formats import catalog
 from quantcore.formats.quantize import check_tensor, dequantize, quantize
-from quantcore.lab.histogram import CHUNK_ELEMENTS, FINE_BINS, CancelledError, Histogram, StreamingHistogram
+from quantcore.lab.histogram import FINE_BINS, CancelledError, Histogram, StreamingHistogram, row_chunks
 from quantcore.lab.levels import quantization_levels
 from quantcore.lab.metrics import ErrorMetrics, OutlierStats, block_errors, error_metrics, outlier_stats
 from quantcore.model.inventory import Architecture, TensorInfo
@@ -53,16 +53,6 @@ class Selection:
                 "skipped": self.skipped}
 
 
-def _rows(ref: TensorRef) -> Any:
-    if ref.file.suffix.lower() == ".gguf" or len(ref.shape) < 2:
-        yield ref.load()
-        return
-    per_row = max(1, ref.numel // ref.shape[0])
-    step = max(1, CHUNK_ELEMENTS // per_row)
-    for start in range(0, ref.shape[0], step):
-        yield ref.load_rows(start, min(ref.shape[0], start + step))
-
-
 def selection(refs: Sequence[TensorRef], bins: int = 128, progress: Progress | None = None,
               cancel: threading.Event | None = None) -> Selection:
     """Histogram (streamed, bounded memory) and outlier statistics of the float tensors in refs."""
@@ -79,7 +69,7 @@ def selection(refs: Sequence[TensorRef], bins: int = 128, progress: Progress | N
         if cancel is not None and cancel.is_set():
             raise CancelledError("histogram cancelled")
         try:
-            for chunk in _rows(r):
+            for chunk in row_chunks(r):
                 h.add(chunk)
         except BadInputError as exc:
             raise BadInputError(f"{r.name}: {exc}") from None
