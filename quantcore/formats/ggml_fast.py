@@ -11,7 +11,7 @@ when the cores are busy (every op waits at a barrier), so they run on one thread
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -95,25 +95,25 @@ def checks_finite(type_name: str) -> bool:
     return type_name in ("Q8_0", "Q4_0") and native.library() is not None
 
 
-def quantize_q8_0(x: Any) -> np.ndarray:
-    """quantize_row_q8_0_ref: d = amax / 127, q = roundf(x / d) (x * (1/d), as the reference multiplies)."""
-    import torch
-
-    fast = _native(x, "qp_q8_0", 34)
+def quantize(type_name: str, x: Any) -> np.ndarray:
+    """Q8_0 or Q4_0 blocks of rows (float32 numpy, or bf16 torch from direct_rows): the C loop where it compiled,
+    else the torch chunks on one thread."""
+    kernel, size, chunks = _PATHS[type_name]
+    fast = _native(x, kernel, size)
     if fast is not None:
         return fast
     x = as_float_rows(x)
-    b, out = _blocks(x, 34)
-    half = torch.tensor(_HALF_DOWN, dtype=torch.float32)
-    step = _CHUNK // 32
+    b, out = _blocks(x, size)
     with _one_thread():
-        _q8_0_chunks(b, out, half, step)
+        chunks(b, out, _CHUNK // 32)
     return out.numpy().reshape(x.shape[0], -1)
 
 
-def _q8_0_chunks(b: torch.Tensor, out: torch.Tensor, half: torch.Tensor, step: int) -> None:
+def _q8_0_chunks(b: torch.Tensor, out: torch.Tensor, step: int) -> None:
+    """quantize_row_q8_0_ref: d = amax / 127, q = roundf(x / d) (x * (1/d), as the reference multiplies)."""
     import torch
 
+    half = torch.tensor(_HALF_DOWN, dtype=torch.float32)
     for s in range(0, b.shape[0], step):
         c = b[s:s + step]
         lo, hi = torch.aminmax(c, dim=1)
@@ -139,19 +139,8 @@ def _signed_absmax(c: torch.Tensor) -> torch.Tensor:
     return torch.where(amax == 0, torch.zeros_like(mx), mx)
 
 
-def quantize_q4_0(x: Any) -> np.ndarray:
-    """quantize_row_q4_0_ref: d = max / -8 (max: the signed absmax), q = min(15, (int)(x / d + 8.5))."""
-    fast = _native(x, "qp_q4_0", 18)
-    if fast is not None:
-        return fast
-    x = as_float_rows(x)
-    b, out = _blocks(x, 18)
-    with _one_thread():
-        _q4_0_chunks(b, out, _CHUNK // 32)
-    return out.numpy().reshape(x.shape[0], -1)
-
-
 def _q4_0_chunks(b: torch.Tensor, out: torch.Tensor, step: int) -> None:
+    """quantize_row_q4_0_ref: d = max / -8 (max: the signed absmax), q = min(15, (int)(x / d + 8.5))."""
     import torch
 
     for s in range(0, b.shape[0], step):
@@ -162,3 +151,7 @@ def _q4_0_chunks(b: torch.Tensor, out: torch.Tensor, step: int) -> None:
         q = v.to(torch.uint8).clamp_max_(15)
         out[s:s + step, 2:] = q[:, :16] | (q[:, 16:] << 4)
         out[s:s + step, :2] = _half_bytes(d)
+
+
+_PATHS: dict[str, tuple[str, int, Callable[[Any, Any, int], None]]] = {
+    "Q8_0": ("qp_q8_0", 34, _q8_0_chunks), "Q4_0": ("qp_q4_0", 18, _q4_0_chunks)}

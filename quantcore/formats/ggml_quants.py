@@ -179,7 +179,7 @@ def quantize_rows(type_name: str, rows: Any) -> np.ndarray:
 
         x = ggml_fast.direct_rows(rows)
         row_bytes(type_name, x.shape[1])
-        return ggml_fast.quantize_q8_0(x) if type_name == "Q8_0" else ggml_fast.quantize_q4_0(x)
+        return ggml_fast.quantize(type_name, x)
     x = as_float_rows(rows)
     n, cols = x.shape
     size = row_bytes(type_name, cols)
