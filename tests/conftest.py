@@ -40,3 +40,19 @@ def smollm2_gguf() -> Path:
 def _no_user_gpu_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read the developer's own ~/.config/quantplanner/gpus.toml."""
     monkeypatch.setenv("QUANTPLANNER_GPUS", str(tmp_path_factory.getbasetemp() / "no-user-gpus.toml"))
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The main window on a fresh settings file and GPU file in tmp_path, once its first plan is drawn (test files
+    that need another set-up define their own `window`)."""
+    pytest.importorskip("PySide6")
+    from PySide6.QtCore import QSettings
+
+    from app.main_window import MainWindow
+
+    monkeypatch.setenv("QUANTPLANNER_GPUS", str(tmp_path / "gpus.toml"))
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.controller.plan is not None, timeout=20000)
+    return w

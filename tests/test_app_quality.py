@@ -2,27 +2,17 @@
 planned model's family on the first chosen GPU, the precision list explaining each format."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("PySide6")
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
 from app.tabs.best import BestModel  # noqa: E402
 from app.tabs.quality_cell import QUALITY_HEADER, QualityColumn  # noqa: E402
 from quantcore.formats.describe import explain_precision  # noqa: E402
 from quantcore.planner import best, quality  # noqa: E402
-
-
-@pytest.fixture
-def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow:
-    monkeypatch.setenv("QUANTPLANNER_GPUS", str(tmp_path / "gpus.toml"))
-    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(w)
-    qtbot.waitUntil(lambda: w.controller.plan is not None, timeout=20000)
-    return w
 
 
 def test_memory_table_has_a_quality_column_with_the_source(window: MainWindow) -> None:

@@ -1,24 +1,14 @@
 """The workload panel's training inputs (recipe, recompute auto, dataset) drive the plan the app shows."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("PySide6")
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
 from app.tabs.memory import COMPONENTS, FIRST_COMPONENT  # noqa: E402
-
-
-@pytest.fixture
-def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow:
-    monkeypatch.setenv("QUANTPLANNER_GPUS", str(tmp_path / "gpus.toml"))
-    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(w)
-    qtbot.waitUntil(lambda: w.controller.plan is not None, timeout=20000)
-    return w
 
 
 def _cell(window: MainWindow, pid: str, component: str) -> int:

@@ -10,22 +10,13 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings, QUrl  # noqa: E402
+from PySide6.QtCore import QUrl  # noqa: E402
 from PySide6.QtGui import QTextDocument  # noqa: E402
 
 from app.export import ExportReportDialog  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from quantcore.cli import _build_parser  # noqa: E402
 from quantcore.cli.common import workload_from_args  # noqa: E402
-
-
-@pytest.fixture
-def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("QUANTPLANNER_GPUS", str(tmp_path / "gpus.toml"))
-    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(w)
-    qtbot.waitUntil(lambda: w.controller.plan is not None, timeout=20000)
-    return w
 
 
 def _dialog(window: MainWindow, qtbot) -> ExportReportDialog:  # type: ignore[no-untyped-def]
