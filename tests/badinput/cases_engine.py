@@ -197,20 +197,21 @@ def gguf_scan_cases() -> list[Case]:
 
 # -- quantize --out: targets, and the files a GGUF conversion opens by name ---------------------------------------
 
+def with_file(name: str, content: Callable[[Path], Any]) -> Callable[[Path], Path]:
+    """The valid tiny model, plus m/<name>: what content(root) makes there (a FIFO, a link) or returns."""
+    def make(root: Path) -> Path:
+        folder = f32_model(_normal)(root)
+        made = content(root)
+        if not isinstance(made, Path):
+            write(root, f"m/{name}", made)
+        return folder
+    return make
+
+
 def quantize_out_cases() -> list[Case]:
     def out_to(target: Callable[[Path], str], model: Callable[[Path], Path] = f32_model(_normal),
                precision: str = "int8") -> Make:
         return lambda root: ["quantize", str(model(root)), "--precision", precision, "--out", target(root)]
-
-    def with_file(name: str, content: Callable[[Path], Any]) -> Callable[[Path], Path]:
-        """The valid tiny model, plus m/<name>: what content(root) makes there (a FIFO, a link) or returns."""
-        def make(root: Path) -> Path:
-            folder = f32_model(_normal)(root)
-            made = content(root)
-            if not isinstance(made, Path):
-                write(root, f"m/{name}", made)
-            return folder
-        return make
 
     cases: list[tuple[str, str, Make, bool, str]] = [
         ("proc", "traceback", out_to(lambda r: "/proc/q.safetensors"), False, "cannot write"),

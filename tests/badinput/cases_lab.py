@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from cases_engine import _normal, f32_model
-from corpus import TINY_CONFIG, Case, Make, fifo, inputs, link, write
+from cases_engine import _normal, f32_model, with_file
+from corpus import TINY_CONFIG, Case, Make, fifo, inputs, link
 
 
 # -- testrun / sensitivity: the lab's commands, and the folder transformers would open ---------------------------
@@ -19,17 +19,8 @@ def lab_cases() -> list[Case]:
             return [command, str(model(root)), "--precision", "int8", *extra]
         return make
 
-    def beside(name: str, content: Callable[[Path], Path | str | bytes]) -> Callable[[Path], Path]:
-        def make(root: Path) -> Path:
-            folder = f32_model(_normal)(root)
-            made = content(root)
-            if not isinstance(made, Path):
-                write(root, f"m/{name}", made)
-            return folder
-        return make
-
-    fifo_tok = beside("tokenizer.json", lambda r: fifo(r, "m/tokenizer.json"))
-    zero_vocab = beside("vocab.txt", lambda r: link(r, "m/vocab.txt", "/dev/zero"))
+    fifo_tok = with_file("tokenizer.json", lambda r: fifo(r, "m/tokenizer.json"))
+    zero_vocab = with_file("vocab.txt", lambda r: link(r, "m/vocab.txt", "/dev/zero"))
     wide = f32_model(_normal, config={**TINY_CONFIG, "intermediate_size": 2**40})
     cases: list[tuple[str, str, Make, str, bool]] = []
     for command in ("testrun", "sensitivity"):
