@@ -72,20 +72,6 @@ def test_without_calibration_it_is_round_to_nearest() -> None:
     assert torch.equal(awq.pseudo_quantize(w, 4, 128), _grid_rtn(w, 128))
 
 
-def test_registered_under_the_awq_scheme() -> None:
-    from quantcore.formats.quantized import codec
-
-    assert catalog.layout("awq-4bit-g128").scheme == "awq"
-    from quantcore.formats.quantize import quantize
-
-    assert codec("awq").dequantize is awq.dequantize
-    w = torch.randn(32, 256, generator=torch.Generator().manual_seed(7))
-    via_engine = quantize(w, "awq-4bit-g128")  # the engine's QuantRequest path: same bytes as the codec itself
-    direct = awq.quantize(w, "awq-4bit-g128")
-    assert via_engine.stored.keys() == direct.stored.keys()
-    assert all(torch.equal(via_engine.stored[k], direct.stored[k]) for k in direct.stored)
-
-
 def test_scale_search_picks_the_best_alpha() -> None:
     gen = torch.Generator().manual_seed(2)
     w = torch.randn(48, 128, generator=gen) * 0.1

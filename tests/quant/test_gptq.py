@@ -181,16 +181,18 @@ def test_stacked_experts_are_separate_checkpoints() -> None:
         assert all(torch.equal(q.stored[k][e], one.stored[k]) for k in one.stored)
 
 
-def test_registered_under_the_gptq_scheme() -> None:
+@pytest.mark.parametrize("scheme", ["gptq", "awq"])
+def test_registered_under_its_scheme(scheme: str) -> None:
+    from quantcore.formats import awq
+    from quantcore.formats.quantize import quantize
     from quantcore.formats.quantized import codec
 
-    assert catalog.layout("gptq-4bit-g128").scheme == "gptq"
-    from quantcore.formats.quantize import quantize
-
-    assert codec("gptq").dequantize is gptq.dequantize
+    module, pid = {"gptq": (gptq, "gptq-4bit-g128"), "awq": (awq, "awq-4bit-g128")}[scheme]
+    assert catalog.layout(pid).scheme == scheme
+    assert codec(scheme).dequantize is module.dequantize
     w = torch.randn(32, 256, generator=torch.Generator().manual_seed(7))
-    via_engine = quantize(w, "gptq-4bit-g128")  # the engine's QuantRequest path: same bytes as the codec itself
-    direct = gptq.quantize(w, "gptq-4bit-g128")
+    via_engine = quantize(w, pid)  # the engine's QuantRequest path: same bytes as the codec itself
+    direct = module.quantize(w, pid)
     assert via_engine.stored.keys() == direct.stored.keys()
     assert all(torch.equal(via_engine.stored[k], direct.stored[k]) for k in direct.stored)
 
