@@ -7,7 +7,6 @@ the rows here are float32 numpy, N(0, 0.02), and every row's bytes are compared 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from quantcore.formats import ggml_quants as gq  # noqa: E402
 from quantcore.formats import native  # noqa: E402
-
-
-def best(f, n: int) -> float:
-    t = 1e9
-    for _ in range(n):
-        s = time.perf_counter()
-        f()
-        t = min(t, time.perf_counter() - s)
-    return t * 1e3
+from quant_speed import best  # noqa: E402  (benchmarks/ is this script's folder: min wall time, seconds)
 
 
 def main() -> None:
@@ -34,10 +25,10 @@ def main() -> None:
     print(f"{'shape':>12} {'type':>5} {'ours ms':>8} {'gguf ms':>8} {'copy ms':>8} {'gguf/ours':>10} {'ours/copy':>10}")
     for shape in ((4096, 4096), (4096, 14336)):
         x = (np.random.default_rng(0).standard_normal(shape) * 0.02).astype(np.float32)
-        copy = best(lambda: x.copy(), 5)
+        copy = best(lambda: x.copy(), 5) * 1e3
         for t in ("Q8_0", "Q4_0"):
-            ours = best(lambda: gq.quantize_rows(t, x), 5)
-            ref = best(lambda: gguf.quants.quantize(x, gguf.GGMLQuantizationType[t]), 3)
+            ours = best(lambda: gq.quantize_rows(t, x), 5) * 1e3
+            ref = best(lambda: gguf.quants.quantize(x, gguf.GGMLQuantizationType[t]), 3) * 1e3
             same = np.array_equal(gq.quantize_rows(t, x), gguf.quants.quantize(x, gguf.GGMLQuantizationType[t]))
             print(f"{shape[0]:>5}x{shape[1]:<6} {t:>5} {ours:8.1f} {ref:8.1f} {copy:8.1f} {ref / ours:9.1f}x "
                   f"{ours / copy:9.2f}x{'' if same else '  BYTES DIFFER'}")
